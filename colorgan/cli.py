@@ -1,0 +1,94 @@
+"""Command-line plumbing shared by the verbs: recipe expansion, exit codes, one-line errors.
+
+Exit codes for every verb: 0 success; 1 bad flags or usage (absl); 2 a user-fixable failure
+(`UserError`: no images, no checkpoint, a workdir written by another config, a skipped input);
+3 an unexpected internal error, printed as one line (the traceback only with --verbose).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Callable, Sequence
+
+from absl import app, flags, logging
+
+from colorgan import config
+from colorgan.errors import UserError
+
+EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _flagfile_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except OSError as e:
+        raise app.UsageError(f"cannot read flagfile {path}: {e.strerror}") from e
+    return [line for line in lines if line and not line.startswith(("#", "//"))]
+
+
+def expand_argv(argv: Sequence[str], _depth: int = 0) -> list[str]:
+    """Inlines `--flagfile=PATH` and `--recipe=NAME` arguments, recursively, in place.
+
+    absl resolves a nested `--flagfile` against the working directory, so recipes include their
+    base with `--recipe=NAME` instead, which this expands from the installed package: recipes work
+    from any directory (Colab, an installed wheel). Order is kept, so later flags still win.
+    """
+    if _depth > 10:
+        raise app.UsageError("flagfiles/recipes nested more than 10 deep (a cycle?)")
+    out: list[str] = []
+    for arg in argv:
+        if arg.startswith("--flagfile="):
+            out += expand_argv(_flagfile_lines(arg.split("=", 1)[1]), _depth + 1)
+        elif arg.startswith("--recipe="):
+            try:
+                path = config.recipe_path(arg.split("=", 1)[1])
+            except ValueError as e:
+                raise app.UsageError(str(e)) from e
+            out += expand_argv(_flagfile_lines(path), _depth + 1)
+        else:
+            out.append(arg)
+    return out
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+    """absl's flags parser with recipe expansion; returns the positional arguments."""
+    try:
+        return flags.FLAGS(expand_argv(argv))
+    except (flags.Error, app.UsageError) as e:
+        print(f"{os.path.basename(argv[0])}: {e}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def handle_errors(main: Callable[[list[str]], int | None]) -> Callable[[list[str]], int]:
+    """Maps exceptions from a verb's main to exit codes and one-line messages."""
+
+    @functools.wraps(main)
+    def wrapped(argv: list[str]) -> int:
+        try:
+            return main(argv) or EXIT_OK
+        except app.UsageError as e:
+            logging.error("usage: %s (see --help)", e)
+            return EXIT_USAGE
+        except UserError as e:
+            logging.error("%s", e)
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            logging.error("interrupted")
+            return 130
+        except Exception as e:  # pylint: disable=broad-except
+            if flags.FLAGS.is_parsed() and flags.FLAGS.verbose:
+                logging.exception("internal error")
+            else:
+                logging.error("internal error: %s: %s (run with --verbose for the traceback)",
+                              type(e).__name__, e)
+            return EXIT_INTERNAL
+
+    return wrapped
+
+
+def run(main: Callable[[list[str]], int]) -> None:
+    """Entry point for `python -m colorgan.<verb>` and the console scripts."""
+    app.run(main, flags_parser=parse_flags)

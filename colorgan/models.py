@@ -1,0 +1,152 @@
+"""Keras functional builders for the U-Net generator and the conditional discriminator.
+
+Both follow the seed (Nazeri, Ng & Ebrahimi 2018, arXiv 1803.05400): 4x4 stride-2 convolutions with
+BatchNorm and LeakyReLU(0.2) going down, channels doubling (capped at `max_filters`); 4x4 stride-2
+transposed convolutions with BatchNorm and ReLU coming up, each followed by concatenation with the
+mirrored encoder activation; a 1x1 convolution and tanh at the end. Layer names are API:
+checkpoints depend on them, and tests pin them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from colorgan.config import ModelConfig
+
+# DCGAN/pix2pix weight initialisation: N(0, 0.02).
+INIT_STDDEV = 0.02
+LEAKY_SLOPE = 0.2
+KERNEL = 4
+# The dcgan discriminator halves the image down to this size, then one conv covers it all.
+DCGAN_FINAL_SIZE = 4
+# PatchGAN (pix2pix): three stride-2 convs, then stride-1 convs: one logit per ~70x70 patch at 256 px.
+PATCH_DOWN_BLOCKS = 3
+
+PRESETS: dict[str, ModelConfig] = {
+    # The paper's CIFAR-10 setting: 32x32, 5 encoder blocks down to 1x1, 64..512 channels.
+    "cifar10": ModelConfig(image_size=32, base_filters=64, depth=5),
+    # The paper's Places365 setting: 256x256, 8 encoder blocks down to 1x1 (pix2pix's U-Net-256).
+    "places365": ModelConfig(image_size=256, base_filters=64, depth=8),
+    # For tests: tiny and fast.
+    "tiny": ModelConfig(image_size=32, base_filters=8, max_filters=32, depth=3, disc_filters=8),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """A preset ModelConfig by name, with optional field overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+    return dataclasses.replace(PRESETS[name], **overrides)
+
+
+def _init() -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(0.0, INIT_STDDEV)
+
+
+def encoder_filters(cfg: ModelConfig, block: int) -> int:
+    """Channels of encoder block `block` (1-based): base * 2**(block-1), capped."""
+    return min(cfg.base_filters * 2 ** (block - 1), cfg.max_filters)
+
+
+def _disc_filters(cfg: ModelConfig, block: int) -> int:
+    """Channels of discriminator block `block` (0-based): disc_filters * 2**block, capped."""
+    return min(cfg.disc_filters * 2 ** block, cfg.max_filters)
+
+
+def down_block(x, filters: int, *, name: str, strides: int = 2):
+    """4x4 conv (stride 2 halves H and W) -> BatchNorm -> LeakyReLU(0.2)."""
+    x = layers.Conv2D(filters, KERNEL, strides=strides, padding="same", use_bias=False,
+                      kernel_initializer=_init(), name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_act")(x)
+
+
+def up_block(x, filters: int, *, name: str, upsample: str, dropout: float = 0.0):
+    """x2 upsampling (4x4 stride-2 transposed conv, or bilinear + 3x3 conv) -> BN -> ReLU [-> Dropout]."""
+    if upsample == "transpose":
+        x = layers.Conv2DTranspose(filters, KERNEL, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=_init(), name=f"{name}_up")(x)
+    elif upsample == "resize_conv":
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=_init(),
+                          name=f"{name}_up")(x)
+    else:
+        raise ValueError(f"unknown upsample {upsample!r}; valid: transpose, resize_conv")
+    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    x = layers.ReLU(name=f"{name}_act")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return x
+
+
+def build_generator(cfg: ModelConfig) -> keras.Model:
+    """The U-Net generator G: `l` (N, H, W, 1) in [-1, 1] -> colour (N, H, W, C) in [-1, 1].
+
+    With d = cfg.num_down and f_i = encoder__disc_filters(cfg, i), at training size S:
+
+        l (S, 1) -> enc1 (S/2, f1) -> enc2 (S/4, f2) -> ... -> enc_d (S/2^d, f_d)   [bottleneck]
+        dec_d:  up(enc_d) (S/2^(d-1), f_(d-1)) ++ enc_(d-1)
+        ...
+        dec_2:  up(dec_3) (S/2, f1) ++ enc1
+        dec_1:  up(dec_2) (S, base_filters) ++ l
+        out:    1x1 conv -> tanh (S, C)         C = 3 (Lab, the seed) or 2 (ab)
+
+    The model is fully convolutional: H and W may be any multiple of 2^d. The first
+    `cfg.dropout_blocks` decoder blocks (from the bottleneck) apply dropout.
+    """
+    l_in = keras.Input(shape=(None, None, 1), name="l")
+    skips = []
+    x = l_in
+    for i in range(1, cfg.num_down + 1):
+        x = down_block(x, encoder_filters(cfg, i), name=f"enc{i}")
+        skips.append(x)  # enc_i: (S/2^i, f_i)
+    for i in range(cfg.num_down, 0, -1):
+        filters = encoder_filters(cfg, i - 1) if i > 1 else cfg.base_filters
+        dropout = cfg.dropout_rate if cfg.num_down - i < cfg.dropout_blocks else 0.0
+        x = up_block(x, filters, name=f"dec{i}", upsample=cfg.upsample, dropout=dropout)
+        mirror = skips[i - 2] if i > 1 else l_in  # (S/2^(i-1), ...)
+        x = layers.Concatenate(name=f"dec{i}_concat")([x, mirror])
+    x = layers.Conv2D(cfg.output_channels, 1, kernel_initializer=_init(), name="out_conv")(x)
+    # float32 output even under mixed precision: losses and colour conversion need it.
+    out = layers.Activation("tanh", dtype="float32", name=cfg.output_space)(x)
+    return keras.Model(l_in, out, name="generator")
+
+
+def build_discriminator(cfg: ModelConfig) -> keras.Model:
+    """The conditional discriminator D: (`l`, colour) -> logits (the seed's sigmoid is in the loss).
+
+    Inputs: `l` (N, S, S, 1) and `color` (N, S, S, C), concatenated on channels (the colour image,
+    real or generated, conditioned on the grayscale input). 4x4 stride-2 conv + BN + LeakyReLU(0.2)
+    blocks with doubling channels, then
+      - 'dcgan' (the seed): halve down to 4x4, one conv over the remaining map -> (N, 1);
+      - 'patch' (pix2pix PatchGAN): 3 stride-2 blocks, a stride-1 block, a 4x4 conv -> (N, S/8, S/8, 1).
+    """
+    size = cfg.image_size
+    l_in = keras.Input(shape=(size, size, 1), name="l")
+    color_in = keras.Input(shape=(size, size, cfg.output_channels), name="color")
+    x = layers.Concatenate(name="disc_concat")([l_in, color_in])
+    if cfg.discriminator == "dcgan":
+        i = 0
+        while size > DCGAN_FINAL_SIZE and size % 2 == 0:
+            x = down_block(x, _disc_filters(cfg, i), name=f"disc{i + 1}")
+            size //= 2
+            i += 1
+        x = layers.Conv2D(1, size, padding="valid", kernel_initializer=_init(),
+                          name="disc_logit")(x)  # (N, 1, 1, 1)
+        x = layers.Flatten(name="disc_flatten")(x)
+    elif cfg.discriminator == "patch":
+        blocks = 0
+        while blocks < PATCH_DOWN_BLOCKS and size % 2 == 0 and size > 2:
+            x = down_block(x, _disc_filters(cfg, blocks), name=f"disc{blocks + 1}")
+            size //= 2
+            blocks += 1
+        x = down_block(x, _disc_filters(cfg, blocks), name=f"disc{blocks + 1}", strides=1)
+        x = layers.Conv2D(1, KERNEL, padding="same", kernel_initializer=_init(),
+                          name="disc_logit")(x)  # (N, S/8, S/8, 1)
+    else:
+        raise ValueError(f"unknown discriminator {cfg.discriminator!r}; valid: dcgan, patch")
+    logits = layers.Activation("linear", dtype="float32", name="logits")(x)
+    return keras.Model([l_in, color_in], logits, name="discriminator")

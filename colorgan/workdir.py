@@ -1,0 +1,126 @@
+"""The training workdir layout, its config files, checkpoints, and loading a generator back.
+
+A workdir holds:
+    config.json, config.flags   the resolved config (JSON; and a flagfile that reproduces it)
+    ckpt/                        tf.train.CheckpointManager checkpoints: step, generator,
+                                 discriminator (GAN), both optimizers
+    tb/train, tb/val             TensorBoard events
+    samples/                     PNG grids, gray | prediction | truth, one row per image
+
+The data position needs no checkpoint of its own: batch k is a pure function of (config, k)
+(see data.make_train_dataset), so restoring `step` restores the input pipeline too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from colorgan import config as config_lib
+from colorgan import models
+from colorgan.config import Config
+from colorgan.errors import UserError
+from colorgan.fileio import write_atomic
+
+CONFIG_JSON = "config.json"
+CONFIG_FLAGS = "config.flags"
+CKPT_DIR = "ckpt"
+TB_TRAIN = os.path.join("tb", "train")
+TB_VAL = os.path.join("tb", "val")
+SAMPLES_DIR = "samples"
+# The shipped reference model: a workdir-like folder with config.json and fp16 weights.
+PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
+PRETRAINED_WEIGHTS = "generator.weights.h5"
+
+
+def read_config(workdir: str) -> Config | None:
+    """The config a workdir was created with, or None for a new workdir."""
+    path = os.path.join(workdir, CONFIG_JSON)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return config_lib.from_dict(json.load(f))
+
+
+def prepare(workdir: str, cfg: Config) -> bool:
+    """Creates or re-opens a workdir for `cfg`. Returns True if it already held a run.
+
+    Raises:
+      UserError: the workdir was written by a config that differs in more than run length,
+        logging or local paths (start a new workdir, or use --init_from to fine-tune).
+    """
+    old = read_config(workdir)
+    if old is not None:
+        diffs = config_lib.config_differences(old, cfg)
+        if diffs:
+            raise UserError(f"{workdir} was created with a different config ({'; '.join(diffs)}); "
+                            "use a new --workdir (with --init_from to start from its weights)")
+    for sub in (CKPT_DIR, TB_TRAIN, TB_VAL, SAMPLES_DIR):
+        os.makedirs(os.path.join(workdir, sub), exist_ok=True)
+    write_atomic(os.path.join(workdir, CONFIG_JSON), config_lib.to_json(cfg))
+    write_atomic(os.path.join(workdir, CONFIG_FLAGS), config_lib.to_flagfile(cfg))
+    return old is not None
+
+
+@contextlib.contextmanager
+def precision(policy: str):
+    """Temporarily sets Keras' global dtype policy ('float32' or 'bfloat16' -> mixed_bfloat16)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if policy == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def checkpoint_path(workdir: str, step: int = 0) -> str:
+    """The checkpoint prefix for `step` (0 = latest). Raises UserError if there is none."""
+    ckpt_dir = os.path.join(workdir, CKPT_DIR)
+    if step:
+        state = tf.train.get_checkpoint_state(ckpt_dir)
+        paths = list(state.all_model_checkpoint_paths) if state else []
+        matches = [p for p in paths if p.endswith(f"ckpt-{step}")]
+        if not matches:
+            raise UserError(f"no checkpoint for step {step} in {ckpt_dir} "
+                            f"(have: {', '.join(os.path.basename(p) for p in paths) or 'none'})")
+        return matches[0]
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if latest is None:
+        raise UserError(f"no checkpoint in {ckpt_dir}")
+    return latest
+
+
+def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
+    """A float32 generator with trained weights, and its config.
+
+    Args:
+      spec: a training workdir (its latest checkpoint, or `step`), or 'default' (the shipped model).
+      step: checkpoint step to load from a workdir; 0 = latest.
+    """
+    if spec == "default":
+        return _load_pretrained()
+    cfg = read_config(spec) if os.path.isdir(spec) else None
+    if cfg is None:
+        raise UserError(f"{spec} is not a training workdir (no {CONFIG_JSON})")
+    with precision("float32"):
+        generator = models.build_generator(cfg.model)
+    path = checkpoint_path(spec, step)
+    # Restore only the generator (expect_partial: D and the optimizers are not needed here).
+    tf.train.Checkpoint(generator=generator).restore(path).expect_partial().assert_existing_objects_matched()
+    return generator, cfg
+
+
+def _load_pretrained() -> tuple[keras.Model, Config]:
+    cfg = read_config(PRETRAINED_DIR)
+    weights = os.path.join(PRETRAINED_DIR, PRETRAINED_WEIGHTS)
+    if cfg is None or not os.path.isfile(weights):
+        raise UserError("this colorgan version ships no reference model yet; pass a training "
+                        "workdir as --model")
+    with precision("float32"):
+        generator = models.build_generator(cfg.model)
+    generator.load_weights(weights)
+    return generator, cfg

@@ -137,3 +137,9 @@ def model_to_rgb(l, ab) -> tf.Tensor:
 def rgb_to_gray_l(rgb) -> tf.Tensor:
     """The model input for a photo: its L channel in model space, [..., 1] in [-1, 1]."""
     return rgb_to_model(rgb)[0]
+
+
+def l_to_gray_rgb(l) -> tf.Tensor:
+    """Model-space `l` [..., 1] -> the gray sRGB image [..., 3] it shows (a = b = 0)."""
+    l = tf.convert_to_tensor(l)
+    return model_to_rgb(l, tf.zeros(tf.concat([tf.shape(l)[:-1], [2]], 0), l.dtype))

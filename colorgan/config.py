@@ -128,6 +128,9 @@ flags.DEFINE_integer("checkpoint_step", 0, "With a workdir --model: the checkpoi
 flags.DEFINE_string("output", None, "Output directory.")
 flags.DEFINE_integer("render_size", 0, "Colourise: the short side (px) the model sees; colour is "
                      "upsampled to full size. 0 = the model's training size.", lower_bound=0)
+flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise: output format (PNG is lossless; "
+                  "JPEG drops alpha).")
+flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
 flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors.")
 flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "

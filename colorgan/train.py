@@ -97,7 +97,10 @@ def build_state(model_cfg: ModelConfig, train_cfg: TrainConfig) -> TrainState:
         objects.update(discriminator=discriminator, d_opt=d_opt)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     trackers = {name: keras.metrics.Mean(name=name) for name in loss_names(train_cfg.mode)}
-    checkpoint = tf.train.Checkpoint(step=step, **objects)
+    # Keras does not checkpoint the dropout layers' RNG state with the model; save it explicitly
+    # so a resumed run draws the same dropout masks as an uninterrupted one.
+    rng = [v for v in generator.non_trainable_variables if "seed_generator" in v.path]
+    checkpoint = tf.train.Checkpoint(step=step, rng=rng, **objects)
     return TrainState(generator, discriminator, g_opt, d_opt, step, trackers, checkpoint)
 
 
@@ -166,7 +169,7 @@ def validate(generator: keras.Model, dataset: tf.data.Dataset, batches: int) -> 
 def sample_grid(generator: keras.Model, batch: dict[str, tf.Tensor]) -> tf.Tensor:
     """uint8 image (N*H, 3*W, 3): one row per image, gray | prediction | truth."""
     l = batch["l"][:SAMPLE_IMAGES]
-    gray = color.model_to_rgb(l, tf.zeros_like(batch["ab"][:SAMPLE_IMAGES]))
+    gray = color.l_to_gray_rgb(l)
     truth = color.model_to_rgb(l, batch["ab"][:SAMPLE_IMAGES])
     rows = tf.concat([gray, colorize_batch(generator, l), truth], axis=2)  # (N, H, 3W, 3)
     grid = tf.reshape(rows, [-1, tf.shape(rows)[2], 3])

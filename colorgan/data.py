@@ -188,8 +188,14 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
     """Encoded JPEG/PNG/BMP/GIF bytes -> float32 RGB (H, W, 3) in [0, 1].
 
     Grayscale is expanded to 3 channels, alpha is dropped, 16-bit PNGs keep their precision.
+    JPEGs use the accurate integer IDCT: `tf.io.decode_image`'s default fast IDCT is off by up to
+    16/255 from libjpeg's reference at high quality, and these pixels are the training targets.
     """
-    rgb = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.float32)
+    rgb = tf.cond(
+        tf.io.is_jpeg(data),
+        lambda: tf.image.convert_image_dtype(
+            tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"), tf.float32),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.float32))
     return tf.ensure_shape(rgb, [None, None, 3])
 
 

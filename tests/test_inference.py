@@ -1,0 +1,94 @@
+"""The full-resolution pixel path, load_model and colorize_array."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from colorgan import color, inference, models
+from colorgan.errors import UserError
+
+# uint8 output: 1/255 quantisation moves L* by at most ~0.4 units; allow for it.
+L_TOLERANCE_MEAN = 0.5
+
+
+def _constant_ab_colorizer(tiny_config, a: float, b: float) -> inference.Colorizer:
+    """A tiny generator whose output is the constant colour (a, b) (Lab units) everywhere."""
+    cfg = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model,
+                                                                     output_space="ab"))
+    generator = models.build_generator(cfg.model)
+    out = generator.get_layer("out_conv")
+    kernel, _ = out.get_weights()
+    bias = np.arctanh(np.array([a, b]) / color.AB_SCALE)
+    out.set_weights([np.zeros_like(kernel), bias.astype(np.float32)])
+    return inference.Colorizer(generator=generator, config=cfg, source="constant")
+
+
+@pytest.mark.parametrize("hw,render,multiple,expected", [
+    ((61, 97), 32, 8, (32, 48)),      # short side 32; 97 * 32/61 = 50.9 -> 48 (multiple of 8)
+    ((480, 640), 128, 32, (128, 160)),  # 640 * 128/480 = 170.7 -> 160
+    ((10, 10), 32, 8, (32, 32)),
+    ((3, 1000), 32, 8, (32, 10664)),
+])
+def test_render_hw_keeps_aspect_and_multiples(hw, render, multiple, expected):
+    out = tuple(inference.render_hw(tf.constant(hw), render, multiple).numpy())
+    assert out == expected
+    assert all(side % multiple == 0 for side in out)
+
+
+def test_colorize_keeps_input_luminance_and_size(tiny_workdir):
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (61, 97), dtype=np.uint8)
+    out = inference.colorize_array(gray, model=tiny_workdir)
+    assert out.shape == (61, 97, 3) and out.dtype == np.uint8
+    l_in = color.rgb_to_lab(np.repeat(gray[..., None], 3, -1) / 255.0).numpy()[..., 0]
+    l_out = color.rgb_to_lab(out / 255.0).numpy()[..., 0]
+    assert np.mean(np.abs(l_in - l_out)) < L_TOLERANCE_MEAN
+
+
+def test_colorize_applies_predicted_colour_at_full_resolution(tiny_config):
+    model = _constant_ab_colorizer(tiny_config, a=20.0, b=-10.0)
+    gray = np.full((45, 70), 128, np.uint8)  # mid gray: the colour is in gamut
+    out = inference.colorize_array(gray, model=model, render_size=16)
+    lab = color.rgb_to_lab(out / 255.0).numpy()
+    # uint8 rounding of a mid-tone moves a*, b* by < 1 unit.
+    np.testing.assert_allclose(lab[..., 1], 20.0, atol=1.0)
+    np.testing.assert_allclose(lab[..., 2], -10.0, atol=1.0)
+
+
+def test_colour_input_is_converted_to_gray_first(tiny_config):
+    model = _constant_ab_colorizer(tiny_config, a=0.0, b=0.0)
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[..., 0] = 200  # pure red in, gray out: a model with ab = 0 discards the input's colour
+    out = inference.colorize_array(rgb, model=model)
+    assert np.ptp(out.astype(int), axis=-1).max() <= 1
+
+
+def test_load_model_checkpoint_step(tiny_workdir):
+    latest = inference.load_model(tiny_workdir)
+    early = inference.load_model(tiny_workdir, checkpoint_step=3)
+    w_latest, w_early = latest.generator.get_weights(), early.generator.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(w_latest, w_early))
+    with pytest.raises(UserError, match="no checkpoint for step 4"):
+        inference.load_model(tiny_workdir, checkpoint_step=4)
+
+
+def test_load_model_rejects_non_workdir(tmp_path):
+    with pytest.raises(UserError, match="not a training workdir"):
+        inference.load_model(str(tmp_path))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.float32), np.zeros((8, 8, 2), np.uint8),
+                                 np.zeros((2, 8, 8, 3), np.uint8)])
+def test_colorize_array_rejects_bad_arrays(bad, tiny_workdir):
+    with pytest.raises(ValueError):
+        inference.colorize_array(bad, model=tiny_workdir)
+
+
+def test_package_exports_the_api(tiny_workdir):
+    import colorgan  # noqa: PLC0415
+
+    model = colorgan.load_model(tiny_workdir)
+    assert isinstance(model, inference.Colorizer)
+    assert colorgan.colorize_array(np.zeros((16, 16), np.uint8), model=model).shape == (16, 16, 3)

@@ -258,9 +258,13 @@ def _log_window(state: TrainState, writer, step: int, images_per_s: float) -> di
     return {"step": step, **values}
 
 
+def _sample_name(step: int) -> str:
+    return f"step_{step:07d}.png"
+
+
 def _write_samples(state: TrainState, batch, writer, workdir: str, step: int) -> None:
     grid = sample_grid(state.generator, batch)
-    write_atomic(os.path.join(workdir, workdir_lib.SAMPLES_DIR, f"step_{step:07d}.png"),
+    write_atomic(os.path.join(workdir, workdir_lib.SAMPLES_DIR, _sample_name(step)),
                  tf.io.encode_png(grid).numpy())
     with writer.as_default(step=step):
         tf.summary.image("gray_pred_truth", grid[tf.newaxis])
@@ -301,7 +305,8 @@ def _loop(state, manager, train_step, batches, val_ds, sample_batch, writers, tc
             signal.signal(sig, handler)
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
         manager.save(checkpoint_number=step)
-    _write_samples(state, sample_batch, writers["train"], workdir, step)
+    if not os.path.exists(os.path.join(workdir, workdir_lib.SAMPLES_DIR, _sample_name(step))):
+        _write_samples(state, sample_batch, writers["train"], workdir, step)
     for writer in writers.values():
         writer.flush()
     if stop.signum:

@@ -28,6 +28,10 @@ flags.DEFINE_enum(
     "split", "train", ["train", "val", "test"],
     "Split to train on. A source's own train/val/test folders are used when present; otherwise "
     "files are assigned by a stable hash of their path using --val_fraction.")
+flags.DEFINE_enum(
+    "val_split", "val", ["val", "test"],
+    "Split for the validation scalars and sample grids during training (CIFAR-10 has no 'val': "
+    "its recipes use 'test', as the paper reports on it).")
 flags.DEFINE_float(
     "val_fraction", 0.1,
     "For sources without split folders: fraction of files (by path hash) held out as both 'val' "
@@ -139,7 +143,7 @@ flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 
 # Fields that a resumed run may change: run length, logging and local paths.
 RESUMABLE_FIELDS = frozenset({
     "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
-    "val_batches", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
+    "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
 })
 
 
@@ -148,6 +152,7 @@ class DataConfig:
     """Where images come from and how they become training examples."""
     data: str = "samples"
     split: str = "train"
+    val_split: str = "val"
     val_fraction: float = 0.1
     image_size: int = 32
     batch_size: int = 16

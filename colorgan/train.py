@@ -231,7 +231,7 @@ def train(cfg: Config, workdir: str) -> TrainResult:
     start = int(state.step)
     train_ds = data.make_train_dataset(cfg.data, source.files, tc.seed, start_step=start)
     try:
-        val_ds = data.make_eval_dataset(cfg.data, "val")
+        val_ds = data.make_eval_dataset(cfg.data, cfg.data.val_split)
     except data.DataError as e:
         logging.warning("no validation split (%s): validation scalars skipped", e)
         val_ds = None

@@ -135,6 +135,13 @@ flags.DEFINE_integer("render_size", 0, "Colourise: the short side (px) the model
 flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise: output format (PNG is lossless; "
                   "JPEG drops alpha).")
 flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
+flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "
+                     "(TF Serving serves the highest).", lower_bound=1)
+flags.DEFINE_list("formats", ["saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"],
+                  "Export: comma-separated formats: saved_model, tflite_fp32, tflite_fp16, "
+                  "tflite_int8.")
+flags.DEFINE_integer("calibration_images", 100, "Export: training images used to calibrate the "
+                     "int8 TFLite model.", lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors.")
 flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "

@@ -1,4 +1,5 @@
-"""Loading a trained model, and the full-resolution colourisation path.
+"""Loading a model for inference (Keras checkpoint, SavedModel or TFLite), and the
+full-resolution colourisation path.
 
 The pixel path, used by the CLI and the Python API alike (and the SavedModel export later):
 take L from the input at its original size; resize L so its short side is the render size and
@@ -10,13 +11,24 @@ used: the output keeps every detail of the input.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from colorgan import color, workdir
+from colorgan import config as config_lib
 from colorgan.config import Config
+from colorgan.errors import UserError
+
+# Exported models carry their config: SavedModels in assets.extra/ (TF Serving ignores it),
+# TFLite files in a JSON sidecar `<file>.tflite.json` (with the parity report).
+SAVED_MODEL_CONFIG = os.path.join("assets.extra", "colorgan_config.json")
+L_SIGNATURE = "colorize_l"
+BYTES_SIGNATURE = "serving_default"
 
 
 def render_hw(hw: tf.Tensor, render_size: int, multiple: int) -> tf.Tensor:
@@ -52,10 +64,12 @@ def colorize_rgb(predict_ab, rgb: tf.Tensor, render_size: int, multiple: int) ->
 
 @dataclasses.dataclass
 class Colorizer:
-    """A loaded model: the generator, its config and the size it renders at."""
-    generator: keras.Model
+    """A loaded model of any kind (Keras, SavedModel, TFLite) behind one interface."""
+    predict_ab: Callable[[tf.Tensor], tf.Tensor]  # model-space l (N, h, w, 1) -> ab (N, h, w, 2)
     config: Config
     source: str
+    kind: str = "keras"  # 'keras', 'saved_model' or 'tflite'
+    generator: keras.Model | None = None  # Keras models only
     # One traced pixel path per render size (input shapes vary, so traces relax to None dims).
     _functions: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -67,34 +81,117 @@ class Colorizer:
     def train_size(self) -> int:
         return self.config.model.image_size
 
-    def predict_ab(self, l: tf.Tensor) -> tf.Tensor:
-        """Model-space l (N, h, w, 1) -> ab (N, h, w, 2), inference mode."""
-        return self.generator(l, training=False)[..., -2:]
-
     def colorize(self, rgb: tf.Tensor, render_size: int = 0) -> tf.Tensor:
         """sRGB (N, H, W, 3) float in [0, 1] -> colourised sRGB (N, H, W, 3) float32 in [0, 1]."""
         size = render_size or self.train_size
+        rgb = tf.convert_to_tensor(rgb, tf.float32)
+        if self.kind == "tflite":  # The interpreter is Python, not a TF op: run eagerly.
+            return colorize_rgb(self.predict_ab, rgb, size, self.multiple)
         if size not in self._functions:
             self._functions[size] = tf.function(
                 lambda rgb: colorize_rgb(self.predict_ab, rgb, size, self.multiple),
                 reduce_retracing=True)
-        return self._functions[size](tf.convert_to_tensor(rgb, tf.float32))
+        return self._functions[size](rgb)
+
+
+def keras_colorizer(generator: keras.Model, cfg: Config, source: str) -> Colorizer:
+    """Wraps a Keras generator (inference mode; a Lab model's predicted L is dropped)."""
+    return Colorizer(predict_ab=lambda l: generator(l, training=False)[..., -2:], config=cfg,
+                     source=source, kind="keras", generator=generator)
+
+
+def _read_config(path: str) -> Config:
+    with open(path, encoding="utf-8") as f:
+        return config_lib.from_dict(json.load(f)["config"])
+
+
+def saved_model_dir(path: str) -> str | None:
+    """The SavedModel directory at `path`: itself, or the newest numeric version below it
+    (TF Serving's base-directory layout). None if there is none."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [d for d in os.listdir(path) if d.isdigit()
+                and os.path.isfile(os.path.join(path, d, "saved_model.pb"))] if os.path.isdir(path) else []
+    return os.path.join(path, max(versions, key=int)) if versions else None
+
+
+def _load_saved_model(path: str) -> Colorizer:
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures[L_SIGNATURE]
+    cfg = _read_config(os.path.join(path, SAVED_MODEL_CONFIG))
+    colorizer = Colorizer(predict_ab=lambda l: signature(l=l)["ab"], config=cfg, source=path,
+                          kind="saved_model")
+    colorizer._loaded = loaded  # Keep the loaded object (and its variables) alive.
+    return colorizer
+
+
+def make_tflite_interpreter(model_content: bytes):
+    """A LiteRT interpreter (ai-edge-litert if installed, else TF's bundled tf.lite one)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    interpreter = Interpreter(model_content=model_content)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def tflite_predict_fn(model_content: bytes) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Model-space l (N, h, w, 1), any h and w -> ab (N, h, w, 2) through a fixed-size TFLite model.
+
+    The model takes exactly (1, S, S, 1); each image is resized to S x S and its ab resized back.
+    """
+    interpreter = make_tflite_interpreter(model_content)
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    size = tuple(inp["shape"][1:3])
+
+    def predict(l):
+        l = tf.convert_to_tensor(l, tf.float32)
+        results = []
+        for image in tf.image.resize(l, size, antialias=True).numpy():
+            interpreter.set_tensor(inp["index"], image[None])
+            interpreter.invoke()
+            results.append(interpreter.get_tensor(out["index"]))
+        return tf.image.resize(np.concatenate(results), tf.shape(l)[1:3], method="bilinear")
+
+    return predict
+
+
+def _load_tflite(path: str) -> Colorizer:
+    sidecar = path + ".json"
+    if not os.path.isfile(sidecar):
+        raise UserError(f"{path}: missing {os.path.basename(sidecar)} (written by colorgan.export "
+                        "beside the model; it holds the model config)")
+    with open(path, "rb") as f:
+        content = f.read()
+    return Colorizer(predict_ab=tflite_predict_fn(content), config=_read_config(sidecar),
+                     source=path, kind="tflite")
 
 
 def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0) -> Colorizer:
     """Loads a model for inference.
 
     Args:
-      spec: a training workdir (latest checkpoint, or `checkpoint_step`), 'default' (the shipped
-        reference model), or an already loaded Colorizer (returned as is).
+      spec: a training workdir (latest checkpoint, or `checkpoint_step`); an exported SavedModel
+        (a version directory, or a TF Serving base directory: its newest version); a `.tflite`
+        file exported by colorgan.export; 'default' (the shipped reference model); or an already
+        loaded Colorizer (returned as is).
       checkpoint_step: with a workdir, the checkpoint to load (0 = latest).
     Raises:
       UserError: nothing loadable at `spec`.
     """
     if isinstance(spec, Colorizer):
         return spec
+    if spec.endswith(".tflite") and os.path.isfile(spec):
+        return _load_tflite(spec)
+    if spec != "default" and os.path.isdir(spec) and not workdir.read_config(spec):
+        exported = saved_model_dir(spec)
+        if exported:
+            return _load_saved_model(exported)
+    if spec != "default" and not os.path.exists(spec):
+        raise UserError(f"model {spec} does not exist")
     generator, cfg = workdir.load_generator(spec, checkpoint_step)
-    return Colorizer(generator=generator, config=cfg, source=spec)
+    return keras_colorizer(generator, cfg, spec)
 
 
 def colorize_array(image: np.ndarray, model: str | Colorizer = "default",

@@ -109,3 +109,12 @@ def test_usage_errors(tiny_workdir, argv, code):
 def test_missing_input_and_missing_model(tiny_workdir, tmp_path):
     assert _run(tiny_workdir, tmp_path / "out", tmp_path / "nope.png") == cli.EXIT_USER_ERROR
     assert run_main(colorize.main, [f"--model={tmp_path}", f"--output={tmp_path}/o", "x.png"]) == cli.EXIT_USER_ERROR
+
+
+def test_outputs_have_ordinary_permissions(tiny_workdir, tmp_path):
+    write_images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    assert _run(tiny_workdir, out, tmp_path / "in") == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(out / "img000.png").st_mode & 0o777 == 0o666 & ~mask

@@ -22,7 +22,7 @@ def _constant_ab_colorizer(tiny_config, a: float, b: float) -> inference.Coloriz
     kernel, _ = out.get_weights()
     bias = np.arctanh(np.array([a, b]) / color.AB_SCALE)
     out.set_weights([np.zeros_like(kernel), bias.astype(np.float32)])
-    return inference.Colorizer(generator=generator, config=cfg, source="constant")
+    return inference.keras_colorizer(generator, cfg, "constant")
 
 
 @pytest.mark.parametrize("hw,render,multiple,expected", [

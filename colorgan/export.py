@@ -1,0 +1,253 @@
+"""Export a trained generator for TF Serving (SavedModel) and phones (TFLite).
+
+    python -m colorgan.export --model=runs/quickstart --output=export/models/colorgan --version=1
+
+Writes, atomically (temporary name, then rename):
+  OUTPUT/VERSION/               a SavedModel in TF Serving's layout with two signatures:
+      serving_default           image_bytes: tf.string [N] (encoded JPEG/PNG)
+                                -> colorized_png_bytes: tf.string [N], at each input's full size
+      colorize_l                l: float32 [N, H, W, 1] in [-1, 1] (H, W multiples of 2**depth)
+                                -> ab: float32 [N, H, W, 2] in [-1, 1]
+  OUTPUT/tflite/colorgan_{fp32,fp16,int8}.tflite
+                                l [1, S, S, 1] -> ab [1, S, S, 2], float32 at both ends for all
+                                three (int8 quantises inside), S = the render size; each with a
+                                `.tflite.json` sidecar: the model config and a parity report
+                                against the Keras model (ab error in Lab units, latency, size).
+This is the only module that writes SavedModel/TFLite, so Keras-version quirks stay here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from absl import app, flags, logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from colorgan import cli, color, config, data, inference
+from colorgan.errors import UserError
+from colorgan.fileio import write_atomic
+
+FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(config)
+
+FORMATS = ("saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
+TFLITE_DIR = "tflite"
+# Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
+# weights round to 11 significant bits; int8 quantises every activation to 256 levels.
+PARITY_TOLERANCE = {"tflite_fp32": 0.05, "tflite_fp16": 0.5, "tflite_int8": 4.0}
+# A converted model far smaller than its weights, or producing non-finite values, is broken.
+MIN_SIZE_FRACTION = {"tflite_fp32": 0.9, "tflite_fp16": 0.45, "tflite_int8": 0.2}
+_BYTES_PER_WEIGHT = 4
+_LATENCY_RUNS = 5
+
+
+class ExportError(UserError):
+    """A conversion produced a broken model (non-finite output, missing weights, bad parity)."""
+
+
+def _config_json(colorizer: inference.Colorizer, render_size: int, **extra) -> str:
+    return json.dumps({"config": config.to_dict(colorizer.config), "render_size": render_size,
+                       "source": colorizer.source, **extra}, indent=2, sort_keys=True) + "\n"
+
+
+# ----------------------------------------------------------------------------- SavedModel
+def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> keras.export.ExportArchive:
+    """The SavedModel's two signatures around the generator, via Keras' ExportArchive.
+
+    ExportArchive tracks the model's variables explicitly: a Keras 3 model held as a plain
+    tf.Module attribute exports for tf.saved_model.load, but `saved_model_cli run` and TF
+    Serving then cannot find its variables.
+    """
+    generator = colorizer.generator
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    predict_ab = lambda l: generator(l, training=False)[..., -2:]  # noqa: E731
+
+    def colorize_one(encoded):
+        rgb = data.decode_image(encoded)[tf.newaxis]
+        out = inference.colorize_rgb(predict_ab, rgb, render_size, colorizer.multiple)[0]
+        return tf.io.encode_png(tf.image.convert_image_dtype(out, tf.uint8, saturate=True))
+
+    def serve_bytes(image_bytes):
+        pngs = tf.map_fn(colorize_one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
+        return {"colorized_png_bytes": pngs}
+
+    archive.add_endpoint(inference.BYTES_SIGNATURE, serve_bytes,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    archive.add_endpoint(inference.L_SIGNATURE, lambda l: {"ab": predict_ab(l)},
+                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="l")])
+    return archive
+
+
+def export_saved_model(colorizer: inference.Colorizer, output: str, version: int,
+                       render_size: int, overwrite: bool = False) -> str:
+    """Writes OUTPUT/VERSION (TF Serving layout) atomically; returns that directory."""
+    final = os.path.join(output, str(version))
+    if os.path.exists(final) and not overwrite:
+        raise UserError(f"{final} exists (use --overwrite or another --version)")
+    tmp = os.path.join(output, f".{version}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    make_export_archive(colorizer, render_size).write_out(tmp, verbose=False)
+    write_atomic(os.path.join(tmp, inference.SAVED_MODEL_CONFIG), _config_json(colorizer, render_size))
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+# --------------------------------------------------------------------------------- TFLite
+def calibration_l(cfg: config.DataConfig, size: int, count: int) -> np.ndarray:
+    """Model-space L (count, size, size, 1) of training images, for int8 calibration and parity.
+
+    Falls back to the bundled samples when the model's training data is not on this machine.
+    """
+    cfg = dataclasses.replace(cfg, image_size=size, batch_size=1)
+    try:
+        ds = data.make_eval_dataset(cfg, cfg.split, limit=count)
+    except UserError as e:
+        logging.warning("calibration data %s unavailable (%s); using the bundled samples", cfg.data, e)
+        ds = data.make_eval_dataset(dataclasses.replace(cfg, data="samples", val_fraction=0.0),
+                                    "train", limit=count)
+    return np.concatenate([batch["l"].numpy() for batch in ds])
+
+
+def convert_tflite(colorizer: inference.Colorizer, variant: str, size: int,
+                   calibration: np.ndarray) -> bytes:
+    """TFLite flatbuffer: l (1, size, size, 1) float32 -> ab (1, size, size, 2) float32."""
+    # Through a fixed-shape SavedModel: TFLiteConverter.from_concrete_functions on a Keras 3
+    # model silently drops the variables (a 21 KB model that outputs NaN; TF 2.21).
+    generator = colorizer.generator
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("serving_default", lambda l: {"ab": generator(l, training=False)[..., -2:]},
+                         input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32, name="l")])
+    with tempfile.TemporaryDirectory() as tmp:
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        return _configure_converter(converter, variant, calibration).convert()
+
+
+def _configure_converter(converter, variant: str, calibration: np.ndarray):
+    if variant == "tflite_fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "tflite_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([l[None]] for l in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # Float in and out, so app code is the same for every variant; (de)quantise inside.
+        converter.inference_input_type = tf.float32
+        converter.inference_output_type = tf.float32
+    elif variant != "tflite_fp32":
+        raise ValueError(f"unknown TFLite variant {variant!r}")
+    return converter
+
+
+def tflite_parity(colorizer: inference.Colorizer, content: bytes, variant: str,
+                  l_images: np.ndarray) -> dict:
+    """Compares a TFLite model with the Keras generator on `l_images` (N, S, S, 1).
+
+    Returns mean/max |ab difference| in Lab units, per-image latency of both, and the file size.
+    Raises ExportError for a broken conversion (non-finite output, weights missing, tolerance).
+    """
+    interpreter = inference.make_tflite_interpreter(content)
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    keras_fn = tf.function(colorizer.predict_ab)
+    keras_fn(l_images[:1])  # trace outside the timing
+    lite, ref, lite_s, ref_s = [], [], [], []
+    for l in l_images:
+        t0 = time.perf_counter()
+        for _ in range(_LATENCY_RUNS):
+            interpreter.set_tensor(inp["index"], l[None])
+            interpreter.invoke()
+        lite_s.append((time.perf_counter() - t0) / _LATENCY_RUNS)
+        lite.append(interpreter.get_tensor(out["index"])[0])
+        t0 = time.perf_counter()
+        ref.append(keras_fn(l[None]).numpy()[0])
+        ref_s.append(time.perf_counter() - t0)
+    err = np.abs(np.stack(lite) - np.stack(ref)) * color.AB_SCALE
+    weights_bytes = colorizer.generator.count_params() * _BYTES_PER_WEIGHT
+    report = {"variant": variant, "images": len(l_images), "size_bytes": len(content),
+              "mean_ab_error": float(np.mean(err)), "max_ab_error": float(np.max(err)),
+              "tolerance_mean_ab_error": PARITY_TOLERANCE[variant],
+              "latency_ms": 1000 * float(np.median(lite_s)),
+              "keras_latency_ms": 1000 * float(np.median(ref_s))}
+    if not np.all(np.isfinite(np.stack(lite))):
+        raise ExportError(f"{variant}: the converted model outputs non-finite values")
+    if len(content) < MIN_SIZE_FRACTION[variant] * weights_bytes / (4 if variant == "tflite_int8" else 1):
+        raise ExportError(f"{variant}: {len(content)} bytes for {weights_bytes} bytes of weights: "
+                          "the converter dropped weights")
+    if report["mean_ab_error"] > PARITY_TOLERANCE[variant]:
+        raise ExportError(f"{variant}: mean ab error {report['mean_ab_error']:.3f} exceeds "
+                          f"{PARITY_TOLERANCE[variant]} Lab units")
+    return report
+
+
+def export_tflite(colorizer: inference.Colorizer, output: str, variant: str, size: int,
+                  calibration: np.ndarray, parity_images: np.ndarray, overwrite: bool = False) -> str:
+    """Converts, checks parity and writes OUTPUT/tflite/colorgan_<kind>.tflite (+ .json)."""
+    path = os.path.join(output, TFLITE_DIR, f"colorgan_{variant.split('_')[1]}.tflite")
+    if os.path.exists(path) and not overwrite:
+        raise UserError(f"{path} exists (use --overwrite)")
+    content = convert_tflite(colorizer, variant, size, calibration)
+    report = tflite_parity(colorizer, content, variant, parity_images)
+    write_atomic(path, content)
+    write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
+    logging.info("%s: %.1f KiB, mean/max ab error %.3f/%.3f Lab units, %.2f ms (Keras %.2f ms)",
+                 path, report["size_bytes"] / 1024, report["mean_ab_error"],
+                 report["max_ab_error"], report["latency_ms"], report["keras_latency_ms"])
+    return path
+
+
+def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
+           formats: tuple[str, ...] = FORMATS, render_size: int = 0, calibration_images: int = 100,
+           parity_images: int = 8, overwrite: bool = False) -> list[str]:
+    """Exports `colorizer` (a Keras model) in `formats`; returns the written paths."""
+    if colorizer.generator is None:
+        raise UserError(f"{colorizer.source} is already an exported {colorizer.kind} model; "
+                        "export from a training workdir or 'default'")
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise UserError(f"unknown --formats {sorted(unknown)}; valid: {', '.join(FORMATS)}")
+    size = render_size or colorizer.train_size
+    if size % colorizer.multiple:
+        raise UserError(f"render size {size} is not a multiple of 2**depth = {colorizer.multiple}")
+    written = []
+    if "saved_model" in formats:
+        written.append(export_saved_model(colorizer, output, version, size, overwrite))
+    tflite = [f for f in formats if f.startswith("tflite")]
+    if tflite:
+        l_images = calibration_l(colorizer.config.data, size, calibration_images + parity_images)
+        calib, check = l_images[:calibration_images], l_images[-parity_images:]
+        for variant in tflite:
+            written.append(export_tflite(colorizer, output, variant, size, calib, check, overwrite))
+    return written
+
+
+@cli.handle_errors
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.output:
+        raise app.UsageError("--output is required")
+    colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step)
+    for path in export(colorizer, FLAGS.output, version=FLAGS.version,
+                       formats=tuple(FLAGS.formats), render_size=FLAGS.render_size,
+                       calibration_images=FLAGS.calibration_images, overwrite=FLAGS.overwrite):
+        print(path)
+    return 0
+
+
+def run() -> None:
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

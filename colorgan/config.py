@@ -142,6 +142,16 @@ flags.DEFINE_list("formats", ["saved_model", "tflite_fp32", "tflite_fp16", "tfli
                   "tflite_int8.")
 flags.DEFINE_integer("calibration_images", 100, "Export: training images used to calibrate the "
                      "int8 TFLite model.", lower_bound=1)
+flags.DEFINE_bool("full_res", False, "Evaluate: colourise each image at its own full size (L at "
+                  "full resolution, colour rendered at --render_size); default: centre-crop to "
+                  "the model's training size.")
+flags.DEFINE_float("accuracy_threshold", 2.0, "Evaluate: t of the paper's accuracy (a pixel counts "
+                   "when |dL| <= t and |da|, |db| <= 2.2 t).", lower_bound=0.0)
+flags.DEFINE_bool("table", False, "Evaluate: --model is a comma-separated list; print the paper's "
+                  "CIFAR-10 table (MAE, accuracy per model, and the gray baseline).")
+flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all).", lower_bound=0)
+flags.DEFINE_integer("grid_images", 4, "Evaluate: best and worst images shown in grid.png.",
+                     lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors.")
 flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "

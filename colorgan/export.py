@@ -8,7 +8,7 @@ Writes, atomically (temporary name, then rename):
                                 -> colorized_png_bytes: tf.string [N], at each input's full size
       colorize_l                l: float32 [N, H, W, 1] in [-1, 1] (H, W multiples of 2**depth)
                                 -> ab: float32 [N, H, W, 2] in [-1, 1]
-  OUTPUT/tflite/colorgan_{fp32,fp16,int8}.tflite
+  OUTPUT/tflite/VERSION/colorgan_{fp32,fp16,int8}.tflite
                                 l [1, S, S, 1] -> ab [1, S, S, 2], float32 at both ends for all
                                 three (int8 quantises inside), S = the render size; each with a
                                 `.tflite.json` sidecar: the model config and a parity report
@@ -190,26 +190,30 @@ def tflite_parity(colorizer: inference.Colorizer, content: bytes, variant: str,
     return report
 
 
-def export_tflite(colorizer: inference.Colorizer, output: str, variant: str, size: int,
-                  calibration: np.ndarray, parity_images: np.ndarray, overwrite: bool = False) -> str:
-    """Converts, checks parity and writes OUTPUT/tflite/colorgan_<kind>.tflite (+ .json)."""
-    path = os.path.join(output, TFLITE_DIR, f"colorgan_{variant.split('_')[1]}.tflite")
-    if os.path.exists(path) and not overwrite:
-        raise UserError(f"{path} exists (use --overwrite)")
+def tflite_path(output: str, version: int, variant: str) -> str:
+    """OUTPUT/tflite/VERSION/colorgan_<fp32|fp16|int8>.tflite (beside TF Serving's OUTPUT/VERSION)."""
+    return os.path.join(output, TFLITE_DIR, str(version), f"colorgan_{variant.split('_')[1]}.tflite")
+
+
+def build_tflite(colorizer: inference.Colorizer, variant: str, size: int, calibration: np.ndarray,
+                 parity_images: np.ndarray) -> tuple[bytes, dict]:
+    """Converts one variant and checks it; returns (flatbuffer, parity report). Writes nothing."""
     content = convert_tflite(colorizer, variant, size, calibration)
     report = tflite_parity(colorizer, content, variant, parity_images)
-    write_atomic(path, content)
-    write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
     logging.info("%s: %.1f KiB, mean/max ab error %.3f/%.3f Lab units, %.2f ms (Keras %.2f ms)",
-                 path, report["size_bytes"] / 1024, report["mean_ab_error"],
+                 variant, report["size_bytes"] / 1024, report["mean_ab_error"],
                  report["max_ab_error"], report["latency_ms"], report["keras_latency_ms"])
-    return path
+    return content, report
 
 
 def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
            formats: tuple[str, ...] = FORMATS, render_size: int = 0, calibration_images: int = 100,
            parity_images: int = 8, overwrite: bool = False) -> list[str]:
-    """Exports `colorizer` (a Keras model) in `formats`; returns the written paths."""
+    """Exports `colorizer` (a Keras model) in `formats`; returns the written paths.
+
+    All-or-nothing: every target is checked and every TFLite variant converted and verified in
+    memory before the first file is written.
+    """
     if colorizer.generator is None:
         raise UserError(f"{colorizer.source} is already an exported {colorizer.kind} model; "
                         "export from a training workdir or 'default'")
@@ -219,15 +223,25 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     size = render_size or colorizer.train_size
     if size % colorizer.multiple:
         raise UserError(f"render size {size} is not a multiple of 2**depth = {colorizer.multiple}")
-    written = []
-    if "saved_model" in formats:
-        written.append(export_saved_model(colorizer, output, version, size, overwrite))
     tflite = [f for f in formats if f.startswith("tflite")]
+    targets = ([os.path.join(output, str(version))] if "saved_model" in formats else []) + [
+        tflite_path(output, version, v) for v in tflite]
+    existing = [t for t in targets if os.path.exists(t)]
+    if existing and not overwrite:
+        raise UserError(f"{', '.join(existing)} exist (use --overwrite or another --version)")
+    built = {}
     if tflite:
         l_images = calibration_l(colorizer.config.data, size, calibration_images + parity_images)
         calib, check = l_images[:calibration_images], l_images[-parity_images:]
-        for variant in tflite:
-            written.append(export_tflite(colorizer, output, variant, size, calib, check, overwrite))
+        built = {v: build_tflite(colorizer, v, size, calib, check) for v in tflite}
+    written = []
+    if "saved_model" in formats:
+        written.append(export_saved_model(colorizer, output, version, size, overwrite=True))
+    for variant, (content, report) in built.items():
+        path = tflite_path(output, version, variant)
+        write_atomic(path, content)
+        write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
+        written.append(path)
     return written
 
 

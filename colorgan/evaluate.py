@@ -1,0 +1,234 @@
+"""Score a model on a dataset, beside the gray baseline, and write a report.
+
+    python -m colorgan.evaluate --model=runs/quickstart --data=../shared/datasets/bsds500-jpg.tar.gz --split=test --full_res --output=runs/eval_bsds
+    python -m colorgan.evaluate --table --model=/tmp/cifar10_unet,/tmp/cifar10_gan --data=../shared/datasets/cifar10-jpg.tar.gz --output=runs/table
+
+Every run also scores the gray baseline (ab = 0: the input itself) on the same images, so no
+number is read without its floor. Without --full_res images are centre-cropped to the model's
+training size (the paper's CIFAR-10 protocol); with it, each image is colourised at its own size
+(L at full resolution, colour rendered at --render_size and upsampled). --split defaults to test.
+REPORT_DIR gets metrics.json, per_image.csv, summary.md, curve.png, colorfulness.png, grid.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+
+from absl import app, flags, logging
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from colorgan import cli, color, config, data, inference, metrics
+from colorgan.errors import UserError
+from colorgan.fileio import write_atomic
+
+FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(config)
+
+SYSTEMS = ("model", "gray")
+# Per-image metrics, in report order: (name, higher is better).
+METRICS = (("accuracy", True), ("paper_mae", False), ("mae_rgb255", False), ("ab_l1", False),
+           ("auc", True), ("psnr", True), ("ssim", True), ("ciede2000", False),
+           ("colorfulness", None), ("colorfulness_ratio", None))
+GRID_CELL = 128  # px, the side of each thumbnail in grid.png
+
+
+@tf.function(reduce_retracing=True)
+def score(rgb_true: tf.Tensor, rgb_pred: tf.Tensor, threshold: float) -> dict[str, tf.Tensor]:
+    """All per-image metrics of a prediction (N, H, W, 3) against the truth, sRGB in [0, 1]."""
+    lab_true, lab_pred = color.rgb_to_lab(rgb_true), color.rgb_to_lab(rgb_pred)
+    cf_true = metrics.colorfulness(rgb_true)
+    cf_pred = metrics.colorfulness(rgb_pred)
+    return {
+        "accuracy": metrics.paper_accuracy(lab_true, lab_pred, threshold),
+        "paper_mae": metrics.paper_mae(lab_true, lab_pred),
+        "mae_rgb255": metrics.rgb_mae_255(rgb_true, rgb_pred),
+        "ab_l1": metrics.ab_l1(lab_true[..., 1:] / color.AB_SCALE, lab_pred[..., 1:] / color.AB_SCALE),
+        "auc": metrics.ab_auc(lab_true[..., 1:], lab_pred[..., 1:]),
+        "psnr": metrics.psnr(rgb_true, rgb_pred),
+        "ssim": metrics.ssim(rgb_true, rgb_pred),
+        "ciede2000": metrics.mean_ciede2000(lab_true, lab_pred),
+        "colorfulness": cf_pred,
+        "colorfulness_ratio": cf_pred / tf.maximum(cf_true, 1e-6),
+        "colorfulness_truth": cf_true,
+        "cdf": metrics.ab_error_cdf(lab_true[..., 1:], lab_pred[..., 1:]),
+    }
+
+
+def _load_rgb(path: str, image_size: int, full_res: bool) -> tf.Tensor:
+    rgb = data.decode_image(tf.io.read_file(path))
+    return rgb if full_res else data.center_crop(rgb, image_size)
+
+
+def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str, *,
+             full_res: bool = False, render_size: int = 0, threshold: float = 2.0,
+             limit: int = 0) -> dict:
+    """Scores `colorizer` and the gray baseline on every image of `split`.
+
+    Returns {'rows': per-image dicts, 'means': {system: {metric: mean}}, 'cdf': {system: (151,)},
+    'images': kept thumbnails for the grid}.
+    """
+    _, files = data.list_split(data_cfg, split)
+    files = files[:limit] if limit else files
+    rows, cdfs, thumbs = [], {s: [] for s in SYSTEMS}, []
+    for path in tqdm.tqdm(files, unit="img", disable=None):
+        rgb = _load_rgb(path, colorizer.train_size, full_res)[tf.newaxis]
+        outputs = {"model": colorizer.colorize(rgb, render_size),
+                   "gray": color.l_to_gray_rgb(color.rgb_to_gray_l(rgb))}
+        row = {"path": path, "height": int(rgb.shape[1]), "width": int(rgb.shape[2])}
+        for system, pred in outputs.items():
+            scores = score(rgb, pred, threshold)
+            cdfs[system].append(scores.pop("cdf")[0].numpy())
+            row["colorfulness_truth"] = float(scores.pop("colorfulness_truth")[0])
+            row.update({f"{system}_{k}": float(v[0]) for k, v in scores.items()})
+        rows.append(row)
+        thumbs.append([_thumbnail(x[0]) for x in (outputs["gray"], outputs["model"], rgb)])
+    means = {s: {name: float(np.mean([r[f"{s}_{name}"] for r in rows])) for name, _ in METRICS}
+             for s in SYSTEMS}
+    return {"rows": rows, "means": means, "images": thumbs,
+            "cdf": {s: np.mean(cdfs[s], axis=0) for s in SYSTEMS}}
+
+
+def _thumbnail(rgb: tf.Tensor) -> np.ndarray:
+    """uint8 (GRID_CELL, GRID_CELL, 3): the central square, resized."""
+    square = data.center_crop(rgb, GRID_CELL)
+    return tf.image.convert_image_dtype(square, tf.uint8, saturate=True).numpy()
+
+
+# ------------------------------------------------------------------------------ the report
+def summary_markdown(means: dict, title: str) -> str:
+    """Markdown table: metric | model | gray baseline | model - gray."""
+    lines = [f"# {title}", "", "| metric | model | gray baseline | model − gray |", "|---|---|---|---|"]
+    for name, higher in METRICS:
+        m, g = means["model"][name], means["gray"][name]
+        arrow = "" if higher is None else (" ↑" if higher else " ↓")
+        lines.append(f"| {name}{arrow} | {m:.4f} | {g:.4f} | {m - g:+.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _png(figure) -> bytes:
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def plot_curve(cdf: dict[str, np.ndarray]) -> bytes:
+    """The cumulative ab-error curve, model vs gray (Zhang et al. 2016, thresholds 0-150)."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for system, label in (("model", "model"), ("gray", "gray baseline")):
+        curve = cdf[system]
+        ax.plot(np.arange(len(curve)), curve, label=f"{label} (AuC {np.mean(curve):.3f})")
+    ax.set(xlabel="threshold on ab distance (Lab units)", ylabel="fraction of pixels within",
+           xlim=(0, len(cdf["model"]) - 1), ylim=(0, 1.01), title="Cumulative ab error")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
+def plot_colorfulness(rows: list[dict]) -> bytes:
+    """Histogram of colourfulness: model outputs vs ground truth (gray is 0 by definition)."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    truth = [r["colorfulness_truth"] for r in rows]
+    model = [r["model_colorfulness"] for r in rows]
+    bins = np.linspace(0, max(max(truth), max(model), 1.0), 30)
+    ax.hist(truth, bins=bins, alpha=0.5, label=f"ground truth (mean {np.mean(truth):.1f})")
+    ax.hist(model, bins=bins, alpha=0.5, label=f"model (mean {np.mean(model):.1f})")
+    ax.set(xlabel="colourfulness (Hasler & Süsstrunk 2003)", ylabel="images",
+           title="Colourfulness")
+    ax.legend()
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
+def best_worst_grid(result: dict, count: int) -> np.ndarray:
+    """uint8 grid: the `count` best then `count` worst images by model ab error;
+    columns gray | output | truth."""
+    order = np.argsort([r["model_ab_l1"] for r in result["rows"]])
+    picks = list(order[:count]) + [i for i in order[::-1][:count] if i not in order[:count]]
+    rows = [np.concatenate(result["images"][i], axis=1) for i in picks]
+    return np.concatenate(rows, axis=0)
+
+
+def write_report(result: dict, output: str, identity: dict) -> dict:
+    """Writes every report file into `output`; returns the metrics.json content."""
+    report = {"means": {"model": result["means"]["model"], "gray_baseline": result["means"]["gray"]},
+              "images": len(result["rows"]), **identity}
+    write_atomic(os.path.join(output, "metrics.json"), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(result["rows"][0]))
+    writer.writeheader()
+    writer.writerows(result["rows"])
+    write_atomic(os.path.join(output, "per_image.csv"), buf.getvalue())
+    title = f"{identity['model']['source']} on {identity['data']['source']} ({identity['data']['split']})"
+    write_atomic(os.path.join(output, "summary.md"), summary_markdown(result["means"], title))
+    write_atomic(os.path.join(output, "curve.png"), plot_curve(result["cdf"]))
+    write_atomic(os.path.join(output, "colorfulness.png"), plot_colorfulness(result["rows"]))
+    grid = best_worst_grid(result, identity["flags"]["grid_images"])
+    write_atomic(os.path.join(output, "grid.png"), tf.io.encode_png(grid).numpy())
+    return report
+
+
+def paper_table(rows: dict[str, dict]) -> str:
+    """The paper's CIFAR-10 table layout: one row per model, MAE and accuracy columns."""
+    lines = ["| model | MAE | accuracy |", "|---|---|---|"]
+    for name, means in rows.items():
+        lines.append(f"| {name} | {means['paper_mae']:.2f} | {100 * means['accuracy']:.2f} % |")
+    return "\n".join(lines) + "\n"
+
+
+@cli.handle_errors
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.output:
+        raise app.UsageError("--output is required")
+    split = FLAGS.split if FLAGS["split"].present else "test"
+    data_cfg = config.from_flags(FLAGS).data
+    kwargs = dict(full_res=FLAGS.full_res, render_size=FLAGS.render_size,
+                  threshold=FLAGS.accuracy_threshold, limit=FLAGS.limit)
+    specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]
+    table = {}
+    for spec in specs:
+        colorizer = inference.load_model(spec, FLAGS.checkpoint_step)
+        result = evaluate(colorizer, data_cfg, split, **kwargs)
+        if not result["rows"]:
+            raise UserError(f"no images in {data_cfg.data} ({split})")
+        identity = {"model": {"source": spec, "kind": colorizer.kind,
+                              "config": config.to_dict(colorizer.config)},
+                    "data": {"source": data_cfg.data, "split": split},
+                    "flags": {**kwargs, "grid_images": FLAGS.grid_images}}
+        out = os.path.join(FLAGS.output, os.path.basename(spec.rstrip("/"))) if FLAGS.table else FLAGS.output
+        write_report(result, out, identity)
+        logging.info("report in %s", out)
+        table[spec] = result["means"]["model"]
+        table.setdefault("gray baseline", result["means"]["gray"])
+        if not FLAGS.table:
+            print(summary_markdown(result["means"], identity["model"]["source"]))
+    if FLAGS.table:
+        text = paper_table(table)
+        write_atomic(os.path.join(FLAGS.output, "table.md"), text)
+        print(text)
+    return 0
+
+
+def run() -> None:
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,82 @@
+"""The evaluate CLI and report: every file, the gray baseline beside the model, value checks."""
+
+import csv
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import color as skcolor
+
+from colorgan import cli, evaluate
+from conftest import run_main, write_images
+
+REPORT_FILES = ("metrics.json", "per_image.csv", "summary.md", "curve.png", "colorfulness.png", "grid.png")
+# Gray baseline ab error computed by scikit-image in float64 vs ours in float32 through TF decode.
+GRAY_AB_TOL = 0.05
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval-data")
+    write_images(root / "train", 2, size=(40, 40), seed=1)
+    paths = write_images(root / "test", 5, size=(37, 53), seed=2)
+    return root, paths
+
+
+def _eval(workdir, data_root, out, *extra):
+    return run_main(evaluate.main, [f"--model={workdir}", f"--data={data_root}", f"--output={out}", *extra])
+
+
+def test_report_has_every_file_and_the_baseline(tiny_workdir, dataset, tmp_path):
+    root, paths = dataset
+    out = tmp_path / "report"
+    assert _eval(tiny_workdir, root, out, "--grid_images=2") == cli.EXIT_OK
+    for name in REPORT_FILES:
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["images"] == 5 and report["data"]["split"] == "test"
+    model, gray = report["means"]["model"], report["means"]["gray_baseline"]
+    assert set(model) == set(gray) == {name for name, _ in evaluate.METRICS}
+    # The gray baseline has no chroma at all.
+    assert gray["colorfulness"] == pytest.approx(0.0, abs=0.5)
+    # Its ab error is the truth's mean chroma, computed independently with scikit-image.
+    expected = np.mean([np.mean(np.abs(skcolor.rgb2lab(np.asarray(Image.open(p)) / 255.0)[..., 1:]))
+                        for p in paths])
+    # Without --full_res images are centre-cropped to 32x32 first: compare on the same crops.
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    assert len(rows) == 5 and {r["height"] for r in rows} == {"32"}
+    assert gray["ab_l1"] > 0 and abs(gray["ab_l1"] - expected) < 0.25 * expected
+    grid = np.asarray(Image.open(out / "grid.png"))
+    assert grid.shape == (4 * evaluate.GRID_CELL, 3 * evaluate.GRID_CELL, 3)
+
+
+def test_full_res_scores_each_image_at_its_size(tiny_workdir, dataset, tmp_path):
+    root, paths = dataset
+    out = tmp_path / "report"
+    assert _eval(tiny_workdir, root, out, "--full_res", "--limit=2") == 0
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    assert [(int(r["height"]), int(r["width"])) for r in rows] == [(37, 53), (37, 53)]
+    gray_ab = [float(r["gray_ab_l1"]) for r in rows]
+    expected = [np.mean(np.abs(skcolor.rgb2lab(np.asarray(Image.open(p)) / 255.0)[..., 1:]))
+                for p in paths[:2]]
+    np.testing.assert_allclose(gray_ab, expected, atol=GRAY_AB_TOL)
+
+
+def test_table_mode_lists_models_and_gray(tiny_workdir, dataset, tmp_path, capsys):
+    root, _ = dataset
+    second = tmp_path / "second_model"
+    shutil.copytree(tiny_workdir, second)
+    out = tmp_path / "table"
+    assert _eval(f"{tiny_workdir},{second}", root, out, "--table", "--limit=2") == 0
+    table = (out / "table.md").read_text()
+    assert table.count("\n") == 5  # header, rule, two models, gray baseline
+    assert "gray baseline" in table and "second_model" in table
+    assert os.path.isfile(out / "second_model" / "metrics.json")
+
+
+def test_bad_usage_and_missing_data(tiny_workdir, tmp_path):
+    assert run_main(evaluate.main, [f"--model={tiny_workdir}", "--data=samples"]) == cli.EXIT_USAGE
+    assert _eval(tiny_workdir, tmp_path / "nothing", tmp_path / "o") == cli.EXIT_USER_ERROR

@@ -61,13 +61,13 @@ def _config_json(colorizer: inference.Colorizer, render_size: int, **extra) -> s
 def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> keras.export.ExportArchive:
     """The SavedModel's two signatures around the generator, via Keras' ExportArchive.
 
-    ExportArchive tracks the model's variables explicitly: a Keras 3 model held as a plain
-    tf.Module attribute exports for tf.saved_model.load, but `saved_model_cli run` and TF
-    Serving then cannot find its variables.
+    ExportArchive collects the variables the endpoints use and saves them explicitly: a Keras 3
+    model held as a plain tf.Module attribute exports for tf.saved_model.load, but
+    `saved_model_cli run` and TF Serving then cannot find its variables. We do not call
+    `archive.track(generator)`: it saves every weight a second time (Keras 3.15), doubling the size.
     """
     generator = colorizer.generator
     archive = keras.export.ExportArchive()
-    archive.track(generator)
     predict_ab = lambda l: generator(l, training=False)[..., -2:]  # noqa: E731
 
     def colorize_one(encoded):
@@ -125,7 +125,6 @@ def convert_tflite(colorizer: inference.Colorizer, variant: str, size: int,
     # model silently drops the variables (a 21 KB model that outputs NaN; TF 2.21).
     generator = colorizer.generator
     archive = keras.export.ExportArchive()
-    archive.track(generator)
     archive.add_endpoint("serving_default", lambda l: {"ab": generator(l, training=False)[..., -2:]},
                          input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32, name="l")])
     with tempfile.TemporaryDirectory() as tmp:

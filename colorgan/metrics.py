@@ -70,7 +70,7 @@ def paper_accuracy(lab_true, lab_pred, threshold=2.0) -> tf.Tensor:
     (called from `BaseModel.build` in src/models.py with `--acc-thresh`, default 2.0 in
     src/options.py). It rounds the unscaled Lab values to integers and counts a pixel when
 
-        |round(L) - round(L')| <= t  and  |round(a) - round(a')| <= 2.2 t  and  |round(b) - round(b')| <= 2.2 t,
+        |round(L) - round(L')| <= t, |round(a) - round(a')| <= 2.2 t, |round(b) - round(b')| <= 2.2 t
 
     i.e. within t percent of each channel's range (L spans 100, a and b span 220). Rounding is
     `tf.round` (half to even), as in the reference. The reference averages over a whole batch; here
@@ -94,7 +94,7 @@ def paper_accuracy(lab_true, lab_pred, threshold=2.0) -> tf.Tensor:
 
 
 def rgb_mae_255(rgb_true, rgb_pred) -> tf.Tensor:
-    """Mean absolute error per image on sRGB in 8-bit units: mean |Δ| over pixels and R, G, B, x255.
+    """Mean absolute error per image on sRGB in 8-bit units: 255 x mean |Δ| over pixels and RGB.
 
     Args:
       rgb_true, rgb_pred: (N, H, W, 3) float (any float dtype), sRGB in [0, 1].
@@ -126,7 +126,8 @@ def paper_mae(lab_true, lab_pred) -> tf.Tensor:
     Returns:
       (N,) float32 in [0, 255].
     """
-    return rgb_mae_255(color.lab_to_rgb(_as_float32(lab_true)), color.lab_to_rgb(_as_float32(lab_pred)))
+    rgb_true = color.lab_to_rgb(_as_float32(lab_true))
+    return rgb_mae_255(rgb_true, color.lab_to_rgb(_as_float32(lab_pred)))
 
 
 def _ab_distance(ab_true, ab_pred) -> tf.Tensor:
@@ -221,7 +222,8 @@ def ciede2000(lab_true, lab_pred) -> tf.Tensor:
     not meant to be used.
 
     Args:
-      lab_true, lab_pred: (..., 3) float (any float dtype), unscaled CIE Lab; (N, H, W, 3) for images.
+      lab_true, lab_pred: (..., 3) float (any float dtype), unscaled CIE Lab; (N, H, W, 3) for
+        images.
 
     Returns:
       float32 of shape (...), e.g. (N, H, W); >= 0, 0 for identical colours.
@@ -238,7 +240,7 @@ def ciede2000(lab_true, lab_pred) -> tf.Tensor:
     # Δh' in (-pi, pi] (eq. 10); at exactly opposite hues Sharma keeps h2' - h1' = ±pi.
     cross, dot = a1 * b2 - b1 * a2, a1 * a2 + b1 * b2
     dh = tf.atan2(cross, dot)
-    pass
+    dh = tf.where((cross == 0.0) & (dot < 0.0), tf.sign(h2 - h1) * math.pi, dh)
     dh = tf.where(chromatic, dh, tf.zeros_like(dh))
     dh_big = 2.0 * tf.sqrt(c1 * c2) * tf.sin(0.5 * dh)  # ΔH' (eq. 11)
     # Mean hue (eq. 14): h1' + Δh'/2 wrapped to [0, 2 pi) is Sharma's case analysis in one step;
@@ -271,7 +273,7 @@ def mean_ciede2000(lab_true, lab_pred) -> tf.Tensor:
 
 
 def colorfulness(rgb) -> tf.Tensor:
-    """Colourfulness M^(3) of Hasler & Suesstrunk, "Measuring colourfulness in natural images", 2003.
+    """Colourfulness M^(3) of Hasler & Suesstrunk 2003, "Measuring colourfulness in natural images".
 
     On sRGB in 0-255 units: rg = R - G, yb = (R + G) / 2 - B, and
     M = sqrt(σ_rg² + σ_yb²) + 0.3 sqrt(μ_rg² + μ_yb²), with means and population standard
@@ -286,6 +288,7 @@ def colorfulness(rgb) -> tf.Tensor:
     r, g, b = tf.unstack(_as_float32(rgb) * _RGB_8BIT_MAX, axis=-1)
     rg = r - g
     yb = 0.5 * (r + g) - b
-    spread = tf.sqrt(tf.math.reduce_variance(rg, axis=[1, 2]) + tf.math.reduce_variance(yb, axis=[1, 2]))
-    mean = tf.sqrt(tf.square(tf.reduce_mean(rg, axis=[1, 2])) + tf.square(tf.reduce_mean(yb, axis=[1, 2])))
+    axes = [1, 2]
+    spread = tf.sqrt(tf.math.reduce_variance(rg, axes) + tf.math.reduce_variance(yb, axes))
+    mean = tf.sqrt(tf.square(tf.reduce_mean(rg, axes)) + tf.square(tf.reduce_mean(yb, axes)))
     return spread + _COLORFULNESS_MEAN_WEIGHT * mean

@@ -478,3 +478,10 @@ def test_non_finite_guard(keras_model, tmp_path):
     content = _tflite_bytes(nan_model, tmp_path)
     with pytest.raises(export.ExportError, match="non-finite"):
         export.tflite_parity(keras_model, content, "tflite_fp32", _l_images(1, RENDER, RENDER))
+
+
+def test_saved_model_stores_each_weight_once(exported, keras_model):
+    """ExportArchive.track() would save every weight twice; the export must hold one copy."""
+    stored = tf.train.list_variables(os.path.join(exported, "1", "variables", "variables"))
+    values = sum(int(np.prod(shape)) for name, shape in stored if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert values == keras_model.generator.count_params()

@@ -1,12 +1,35 @@
-"""Metrics against their formulas, computed independently in NumPy."""
+"""Metrics against independent references: NumPy transcriptions of the published formulas,
+scikit-image, Sharma et al.'s CIEDE2000 table, and arithmetic by hand."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
+from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
+from skimage.metrics import structural_similarity
 
 from colorgan import color, metrics
+from conftest import smooth_color_image
 
 # float32 TF against float64 NumPy on values of order 1.
 RTOL = 1e-5
+# Exact quantities (fractions of pixels, sums of small integers) computed in float32.
+EXACT_ATOL = 1e-6
+# sRGB 0-255 units: float32 TF colour conversion against skimage's float64 (measured ~1e-5).
+RGB255_ATOL = 1e-3
+# SSIM: TF filters 'valid' and skimage filters with reflection then crops (win_size - 1) // 2 = 5
+# pixels per side. Both use the same 11-tap Gaussian (skimage: truncate 3.5 * sigma 1.5 -> radius
+# 5), so the surviving window positions and weights coincide and only float32 (TF) against float64
+# (skimage) rounding separates them (measured < 1e-6 on 48x48). The tolerance leaves 100x margin
+# yet catches border handling: averaging skimage's map with its reflected border kept moves these
+# images' SSIM by 3e-4 to 1e-2.
+SSIM_ATOL = 1e-4
+# CIEDE2000, float32 TF against skimage's float64: measured ~7e-5 on 5000 random pairs (the error
+# grows with ΔE00, up to ~130 here); 1e-3 is far below a just-noticeable difference (~1).
+DE00_ATOL = 1e-3
+# Sharma et al. print ΔE00 to 4 decimals: rounding (5e-5) plus float32 error.
+SHARMA_ATOL = 1e-4
+# Colourfulness in 0-255 units (values up to ~150): float32 against float64.
+COLORFULNESS_RTOL = 1e-5
 
 
 def test_psnr_matches_formula():
@@ -38,36 +61,6 @@ def test_metrics_run_inside_tf_function():
     np.testing.assert_allclose(tf.function(metrics.psnr)(a, b).numpy(), metrics.psnr(a, b).numpy(),
                                rtol=RTOL)
 
-
-# ---------------------------------------------------------------------------------------------
-# Paper metrics, AuC, SSIM, CIEDE2000 and colourfulness. Golden values come from scikit-image,
-# NumPy transcriptions of the published formulas, Sharma et al.'s table, or arithmetic by hand.
-
-import warnings  # noqa: E402  (grouped with the tests that need them)
-
-import pytest  # noqa: E402
-from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab  # noqa: E402
-from skimage.metrics import structural_similarity  # noqa: E402
-
-from conftest import smooth_color_image  # noqa: E402
-
-# Exact quantities (fractions of pixels, sums of small integers) computed in float32.
-EXACT_ATOL = 1e-6
-# sRGB 0-255 units: float32 TF colour conversion against skimage's float64 (measured ~1e-5).
-RGB255_ATOL = 1e-3
-# SSIM: TF filters 'valid' and skimage filters with reflection then crops (win_size - 1) // 2 = 5
-# pixels per side. Both use the same 11-tap Gaussian (skimage: truncate 3.5 * sigma 1.5 -> radius
-# 5), so the surviving window positions and weights coincide and only float32 (TF) against float64
-# (skimage) rounding separates them (measured < 1e-6 on 48x48). The tolerance leaves 100x margin;
-# a border-handling mismatch would show up as ~1e-2.
-SSIM_ATOL = 1e-4
-# CIEDE2000: the brief's bound for float32 TF against skimage's float64 (measured ~7e-5 on
-# 5000 random pairs, errors grow with the magnitude of ΔE).
-DE00_ATOL = 1e-3
-# Sharma et al. print ΔE00 to 4 decimals: rounding (5e-5) plus float32 error.
-SHARMA_ATOL = 1e-4
-# Colourfulness in 0-255 units (values up to ~150): float32 against float64.
-COLORFULNESS_RTOL = 1e-5
 
 
 def _random_lab(rng, shape):
@@ -200,7 +193,7 @@ def _rotate_ab(ab, angle):
 
 
 def _ciede2000_cases(rng) -> tuple[np.ndarray, np.ndarray]:
-    """5000 Lab pairs: random, near, gray, identical, across the 0/360 hue wrap, near-opposite hues."""
+    """5000 Lab pairs: random, near, gray, identical, across the 0/360 hue wrap, near-opposite."""
     def lab(n, ab_range=128.0):
         return np.stack([rng.uniform(0, 100, n), rng.uniform(-ab_range, ab_range, n),
                          rng.uniform(-ab_range, ab_range, n)], -1)

@@ -35,6 +35,7 @@ METRICS = (("accuracy", True), ("paper_mae", False), ("mae_rgb255", False), ("ab
            ("auc", True), ("psnr", True), ("ssim", True), ("ciede2000", False),
            ("colorfulness", None), ("colorfulness_ratio", None))
 GRID_CELL = 128  # px, the side of each thumbnail in grid.png
+EVAL_BATCH = 64  # centre-cropped images scored per step
 
 
 @tf.function(reduce_retracing=True)
@@ -59,9 +60,20 @@ def score(rgb_true: tf.Tensor, rgb_pred: tf.Tensor, threshold: float) -> dict[st
     }
 
 
-def _load_rgb(path: str, image_size: int, full_res: bool) -> tf.Tensor:
-    rgb = data.decode_image(tf.io.read_file(path))
-    return rgb if full_res else data.center_crop(rgb, image_size)
+def _images(files: list[str], image_size: int, full_res: bool) -> tf.data.Dataset:
+    """(rgb (B, H, W, 3), paths (B,)) batches: centre crops batched, full-size images one by one."""
+    def load(path):
+        rgb = data.decode_image(tf.io.read_file(path))
+        return (rgb if full_res else data.center_crop(rgb, image_size)), path
+
+    ds = tf.data.Dataset.from_tensor_slices(files).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(1 if full_res else EVAL_BATCH).prefetch(tf.data.AUTOTUNE)
+
+
+def _systems(colorizer: inference.Colorizer, rgb: tf.Tensor, render_size: int) -> dict:
+    """The model's output and the gray baseline's (ab = 0, the input itself) for a batch."""
+    return {"model": colorizer.colorize(rgb, render_size),
+            "gray": color.l_to_gray_rgb(color.rgb_to_gray_l(rgb))}
 
 
 def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str, *,
@@ -69,28 +81,45 @@ def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split:
              limit: int = 0) -> dict:
     """Scores `colorizer` and the gray baseline on every image of `split`.
 
-    Returns {'rows': per-image dicts, 'means': {system: {metric: mean}}, 'cdf': {system: (151,)},
-    'images': kept thumbnails for the grid}.
+    Returns {'rows': one dict per image, 'means': {system: {metric: mean over images}},
+    'cdf': {system: (151,) mean cumulative ab-error curve}}.
     """
     _, files = data.list_split(data_cfg, split)
     files = files[:limit] if limit else files
-    rows, cdfs, thumbs = [], {s: [] for s in SYSTEMS}, []
-    for path in tqdm.tqdm(files, unit="img", disable=None):
-        rgb = _load_rgb(path, colorizer.train_size, full_res)[tf.newaxis]
-        outputs = {"model": colorizer.colorize(rgb, render_size),
-                   "gray": color.l_to_gray_rgb(color.rgb_to_gray_l(rgb))}
-        row = {"path": path, "height": int(rgb.shape[1]), "width": int(rgb.shape[2])}
-        for system, pred in outputs.items():
-            scores = score(rgb, pred, threshold)
-            cdfs[system].append(scores.pop("cdf")[0].numpy())
-            row["colorfulness_truth"] = float(scores.pop("colorfulness_truth")[0])
-            row.update({f"{system}_{k}": float(v[0]) for k, v in scores.items()})
-        rows.append(row)
-        thumbs.append([_thumbnail(x[0]) for x in (outputs["gray"], outputs["model"], rgb)])
+    rows, cdfs = [], {s: [] for s in SYSTEMS}
+    bar = tqdm.tqdm(total=len(files), unit="img", disable=None)
+    for rgb, paths in _images(files, colorizer.train_size, full_res):
+        batch_rows = [{"path": p.decode(), "height": int(rgb.shape[1]), "width": int(rgb.shape[2])}
+                      for p in paths.numpy()]
+        for system, pred in _systems(colorizer, rgb, render_size).items():
+            scores = {k: v.numpy() for k, v in score(rgb, pred, threshold).items()}
+            cdfs[system].append(scores.pop("cdf"))
+            truth_cf = scores.pop("colorfulness_truth")
+            for i, row in enumerate(batch_rows):
+                row["colorfulness_truth"] = float(truth_cf[i])
+                row.update({f"{system}_{k}": float(v[i]) for k, v in scores.items()})
+        rows += batch_rows
+        bar.update(len(batch_rows))
+    bar.close()
     means = {s: {name: float(np.mean([r[f"{s}_{name}"] for r in rows])) for name, _ in METRICS}
              for s in SYSTEMS}
-    return {"rows": rows, "means": means, "images": thumbs,
-            "cdf": {s: np.mean(cdfs[s], axis=0) for s in SYSTEMS}}
+    return {"rows": rows, "means": means,
+            "cdf": {s: np.mean(np.concatenate(cdfs[s]), axis=0) for s in SYSTEMS}}
+
+
+def best_worst_grid(colorizer: inference.Colorizer, rows: list[dict], count: int, *,
+                    full_res: bool, render_size: int) -> np.ndarray:
+    """uint8 grid: the `count` best then `count` worst images by the model's ab error; columns
+    gray | output | truth, each the central square at GRID_CELL px."""
+    order = [int(i) for i in np.argsort([r["model_ab_l1"] for r in rows])]
+    picks = order[:count] + [i for i in order[::-1][:count] if i not in order[:count]]
+    grid_rows = []
+    for rgb, _ in _images([rows[i]["path"] for i in picks], colorizer.train_size, full_res).unbatch():
+        rgb = rgb[tf.newaxis]
+        outputs = _systems(colorizer, rgb, render_size)
+        cells = [_thumbnail(x[0]) for x in (outputs["gray"], outputs["model"], rgb)]
+        grid_rows.append(np.concatenate(cells, axis=1))
+    return np.concatenate(grid_rows, axis=0)
 
 
 def _thumbnail(rgb: tf.Tensor) -> np.ndarray:
@@ -155,16 +184,7 @@ def plot_colorfulness(rows: list[dict]) -> bytes:
     return png
 
 
-def best_worst_grid(result: dict, count: int) -> np.ndarray:
-    """uint8 grid: the `count` best then `count` worst images by model ab error;
-    columns gray | output | truth."""
-    order = np.argsort([r["model_ab_l1"] for r in result["rows"]])
-    picks = list(order[:count]) + [i for i in order[::-1][:count] if i not in order[:count]]
-    rows = [np.concatenate(result["images"][i], axis=1) for i in picks]
-    return np.concatenate(rows, axis=0)
-
-
-def write_report(result: dict, output: str, identity: dict) -> dict:
+def write_report(result: dict, grid: np.ndarray, output: str, identity: dict) -> dict:
     """Writes every report file into `output`; returns the metrics.json content."""
     report = {"means": {"model": result["means"]["model"], "gray_baseline": result["means"]["gray"]},
               "images": len(result["rows"]), **identity}
@@ -178,7 +198,6 @@ def write_report(result: dict, output: str, identity: dict) -> dict:
     write_atomic(os.path.join(output, "summary.md"), summary_markdown(result["means"], title))
     write_atomic(os.path.join(output, "curve.png"), plot_curve(result["cdf"]))
     write_atomic(os.path.join(output, "colorfulness.png"), plot_colorfulness(result["rows"]))
-    grid = best_worst_grid(result, identity["flags"]["grid_images"])
     write_atomic(os.path.join(output, "grid.png"), tf.io.encode_png(grid).numpy())
     return report
 
@@ -213,7 +232,9 @@ def main(argv: list[str]) -> int:
                     "data": {"source": data_cfg.data, "split": split},
                     "flags": {**kwargs, "grid_images": FLAGS.grid_images}}
         out = os.path.join(FLAGS.output, os.path.basename(spec.rstrip("/"))) if FLAGS.table else FLAGS.output
-        write_report(result, out, identity)
+        grid = best_worst_grid(colorizer, result["rows"], FLAGS.grid_images,
+                               full_res=FLAGS.full_res, render_size=FLAGS.render_size)
+        write_report(result, grid, out, identity)
         logging.info("report in %s", out)
         table[spec] = result["means"]["model"]
         table.setdefault("gray baseline", result["means"]["gray"])

@@ -62,6 +62,19 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
         sys.exit(EXIT_USAGE)
 
 
+def check_usage(argv: Sequence[str], required: Sequence[str] = (), positional: bool = False) -> None:
+    """Raises app.UsageError for stray positional arguments or a missing required flag.
+
+    (Not flags.mark_flag_as_required: flags are process-global, and a flag one verb requires is
+    optional for another imported in the same process.)
+    """
+    if not positional and len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    for name in required:
+        if not flags.FLAGS[name].value:
+            raise app.UsageError(f"--{name} is required")
+
+
 def handle_errors(main: Callable[[list[str]], int | None]) -> Callable[[list[str]], int]:
     """Maps exceptions from a verb's main to exit codes and one-line messages."""
 

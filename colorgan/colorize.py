@@ -128,11 +128,10 @@ def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: st
 
 @cli.handle_errors
 def main(argv: list[str]) -> int:
+    cli.check_usage(argv, required=("output",), positional=True)
     inputs = argv[1:]
     if not inputs:
         raise app.UsageError("give at least one INPUT (file, folder or glob)")
-    if not FLAGS.output:
-        raise app.UsageError("--output is required")
     model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step)
     written, failed = colorize_paths(model, inputs, FLAGS.output, render_size=FLAGS.render_size,
                                      fmt=FLAGS.format, compare=FLAGS.compare,

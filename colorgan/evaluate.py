@@ -17,7 +17,7 @@ import io
 import json
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 import numpy as np
 import tensorflow as tf
 import tqdm
@@ -212,10 +212,7 @@ def paper_table(rows: dict[str, dict]) -> str:
 
 @cli.handle_errors
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.output:
-        raise app.UsageError("--output is required")
+    cli.check_usage(argv, required=("output",))
     split = FLAGS.split if FLAGS["split"].present else "test"
     data_cfg = config.from_flags(FLAGS).data
     kwargs = dict(full_res=FLAGS.full_res, render_size=FLAGS.render_size,

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 import keras
 import numpy as np
 import tensorflow as tf
@@ -246,10 +246,7 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
 
 @cli.handle_errors
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.output:
-        raise app.UsageError("--output is required")
+    cli.check_usage(argv, required=("output",))
     colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step)
     for path in export(colorizer, FLAGS.output, version=FLAGS.version,
                        formats=tuple(FLAGS.formats), render_size=FLAGS.render_size,

@@ -70,6 +70,7 @@ class Colorizer:
     source: str
     kind: str = "keras"  # 'keras', 'saved_model' or 'tflite'
     generator: keras.Model | None = None  # Keras models only
+    keepalive: object = None  # a loaded SavedModel: its variables live as long as this object
     # One traced pixel path per render size (input shapes vary, so traces relax to None dims).
     _functions: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -119,10 +120,8 @@ def _load_saved_model(path: str) -> Colorizer:
     loaded = tf.saved_model.load(path)
     signature = loaded.signatures[L_SIGNATURE]
     cfg = _read_config(os.path.join(path, SAVED_MODEL_CONFIG))
-    colorizer = Colorizer(predict_ab=lambda l: signature(l=l)["ab"], config=cfg, source=path,
-                          kind="saved_model")
-    colorizer._loaded = loaded  # Keep the loaded object (and its variables) alive.
-    return colorizer
+    return Colorizer(predict_ab=lambda l: signature(l=l)["ab"], config=cfg, source=path,
+                     kind="saved_model", keepalive=loaded)
 
 
 def make_tflite_interpreter(model_content: bytes):

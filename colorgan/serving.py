@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from typing import Sequence
+
+from colorgan.fileio import write_atomic
 
 INPUT_KEY = "image_bytes"
 OUTPUT_KEY = "colorized_png_bytes"
@@ -48,3 +51,9 @@ def grpc_response_pngs(response) -> list[bytes]:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     return [bytes(b) for b in tf.make_ndarray(response.outputs[OUTPUT_KEY]).ravel()]
+
+
+def write_results(inputs: Sequence[str], pngs: Sequence[bytes]) -> list[str]:
+    """Writes each result as `<input stem>_colorized.png` beside its input (atomically)."""
+    return [write_atomic(os.path.splitext(path)[0] + "_colorized.png", png)
+            for path, png in zip(inputs, pngs)]

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 import keras
 import numpy as np
 import tensorflow as tf
@@ -321,10 +321,7 @@ def _fmt(values: dict[str, float]) -> str:
 
 @cli.handle_errors
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.workdir:
-        raise app.UsageError("--workdir is required")
+    cli.check_usage(argv, required=("workdir",))
     try:
         cfg = config.from_flags(FLAGS)
     except ValueError as e:

@@ -6,7 +6,6 @@ Writes <stem>_colorized.png next to each input. Send upright images (EXIF is not
 """
 
 import argparse
-import os
 
 import grpc
 from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -28,10 +27,7 @@ def main() -> None:
     with grpc.insecure_channel(args.server, options=options) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         response = stub.Predict(serving.grpc_predict_request(blobs, args.model), timeout=300)
-    for path, png in zip(args.images, serving.grpc_response_pngs(response)):
-        out = os.path.splitext(path)[0] + "_colorized.png"
-        with open(out, "wb") as f:
-            f.write(png)
+    for out in serving.write_results(args.images, serving.grpc_response_pngs(response)):
         print(out)
 
 

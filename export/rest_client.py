@@ -6,7 +6,6 @@ Writes <stem>_colorized.png next to each input. Send upright images (EXIF is not
 """
 
 import argparse
-import os
 import urllib.request
 
 from colorgan import serving
@@ -24,10 +23,7 @@ def main() -> None:
         data=serving.rest_request_body(blobs).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=300) as response:
         pngs = serving.rest_response_pngs(response.read())
-    for path, png in zip(args.images, pngs):
-        out = os.path.splitext(path)[0] + "_colorized.png"
-        with open(out, "wb") as f:
-            f.write(png)
+    for out in serving.write_results(args.images, pngs):
         print(out)
 
 

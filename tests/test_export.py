@@ -23,7 +23,6 @@ import tensorflow as tf
 from PIL import Image
 
 from colorgan import cli, color, colorize, export, inference
-from colorgan.errors import UserError
 from conftest import run_main, smooth_color_image
 
 # The colourise CLI rounds (round(x * 255)) while the serving signature truncates

@@ -57,3 +57,10 @@ def test_grpc_request_round_trips_through_the_signature(signature):
     (png,) = serving.grpc_response_pngs(predict_pb2.PredictResponse.FromString(response.SerializeToString()))
     decoded = np.asarray(Image.open(io.BytesIO(png)))
     assert decoded.shape == (33, 45, 3)
+
+
+def test_write_results_names_outputs_beside_inputs(tmp_path):
+    inputs = [str(tmp_path / "a.jpg"), str(tmp_path / "sub" / "b.png")]
+    written = serving.write_results(inputs, [b"one", b"two"])
+    assert written == [str(tmp_path / "a_colorized.png"), str(tmp_path / "sub" / "b_colorized.png")]
+    assert [open(p, "rb").read() for p in written] == [b"one", b"two"]

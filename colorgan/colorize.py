@@ -32,14 +32,21 @@ _MAX_8BIT = 255.0
 _JPEG_QUALITY = 95
 
 
-def read_image(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+def read_image(path: str, max_pixels: int = config.DataConfig.max_pixels
+               ) -> tuple[np.ndarray, np.ndarray | None]:
     """Reads any PIL-readable image upright (EXIF orientation applied).
 
     Returns:
       (rgb, alpha): rgb float32 (H, W, 3) in [0, 1] (gray inputs repeated to 3 channels, 16-bit
       precision kept); alpha uint8 (H, W) or None.
+    Raises:
+      UserError: not an image, truncated, or over `max_pixels` (checked before decoding).
     """
+    problem = data.check_header(path, max_pixels)
+    if problem:
+        raise UserError(problem)
     with Image.open(path) as img:
+        img.load()  # decode now, inside the caller's error handling (truncated files fail here)
         img = ImageOps.exif_transpose(img)
         if img.mode == "P":
             img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -92,9 +99,10 @@ def expand_inputs(inputs: list[str], output_dir: str, fmt: str) -> list[tuple[st
 
 
 def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size: int = 0,
-                  fmt: str = "png", compare: bool = False) -> None:
+                  fmt: str = "png", compare: bool = False,
+                  max_pixels: int = config.DataConfig.max_pixels) -> None:
     """Colourises one file into `dst` (atomically); with `compare`, also `<stem>_compare.png`."""
-    rgb, alpha = read_image(src)
+    rgb, alpha = read_image(src, max_pixels)
     out = model.colorize(rgb[None], render_size)[0].numpy()
     out_u8 = to_uint8(out)
     write_atomic(dst, encode_image(out_u8, alpha, fmt))
@@ -106,7 +114,8 @@ def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size
 
 def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: str, *,
                    render_size: int = 0, fmt: str = "png", compare: bool = False,
-                   overwrite: bool = False) -> tuple[list[str], list[str]]:
+                   overwrite: bool = False,
+                   max_pixels: int = config.DataConfig.max_pixels) -> tuple[list[str], list[str]]:
     """Colourises every input; returns (written outputs, failed inputs). Never raises per file."""
     pairs = expand_inputs(inputs, output_dir, fmt)
     if not pairs:
@@ -118,10 +127,15 @@ def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: st
             failed.append(src)
             continue
         try:
-            colorize_file(model, src, dst, render_size=render_size, fmt=fmt, compare=compare)
+            colorize_file(model, src, dst, render_size=render_size, fmt=fmt, compare=compare,
+                          max_pixels=max_pixels)
             written.append(dst)
+        except UserError as e:
+            logging.error("%s: %s; skipped", src, e)
+            failed.append(src)
         except Exception as e:  # pylint: disable=broad-except  (one bad file must not stop a batch)
-            logging.error("%s: cannot colourise (%s: %s); skipped", src, type(e).__name__, e)
+            logging.error("%s: cannot colourise (%s: %s); skipped", src, type(e).__name__,
+                          str(e).splitlines()[0] if str(e) else "")
             failed.append(src)
     return written, failed
 
@@ -135,7 +149,7 @@ def main(argv: list[str]) -> int:
     model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step)
     written, failed = colorize_paths(model, inputs, FLAGS.output, render_size=FLAGS.render_size,
                                      fmt=FLAGS.format, compare=FLAGS.compare,
-                                     overwrite=FLAGS.overwrite)
+                                     overwrite=FLAGS.overwrite, max_pixels=FLAGS.max_pixels)
     for path in written:
         print(path)
     if failed:

@@ -49,6 +49,10 @@ flags.DEFINE_float(
     "min_chroma", 0.5,
     "Training drops images whose mean chroma sqrt(a*^2 + b*^2) is below this (Lab units): "
     "grayscale photos teach nothing about colour (gray JPEGs score < 0.25; colour photos rarely < 1). 0 keeps every image.", lower_bound=0.0)
+flags.DEFINE_integer(
+    "max_pixels", 120_000_000,
+    "Refuse images whose header claims more pixels than this (decompression bombs), before "
+    "decoding. 120 MP is a 1200-dpi scan of an 8x10-inch print.", lower_bound=1)
 flags.DEFINE_string(
     "cache_dir", "",
     "Where archives are extracted and TFDS datasets exported to (default: $COLORGAN_CACHE or "
@@ -161,6 +165,7 @@ flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 
 RESUMABLE_FIELDS = frozenset({
     "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
     "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
+    "max_pixels",
 })
 
 
@@ -176,6 +181,7 @@ class DataConfig:
     crop_min: float = 0.8
     flip: bool = True
     min_chroma: float = 0.5
+    max_pixels: int = 120_000_000
     cache_dir: str = ""
     tfds_data_dir: str = ""
 

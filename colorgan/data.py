@@ -22,7 +22,7 @@ import tarfile
 import zlib
 
 from absl import logging
-import numpy as np
+from PIL import Image
 import tensorflow as tf
 
 from colorgan import color
@@ -212,33 +212,90 @@ def _resize_short_side(rgb: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(rgb, new, antialias=True)
 
 
-def _scan_chroma(files: list[str], cfg: DataConfig) -> np.ndarray:
-    """Mean chroma of every file, computed once and cached by the file list's identity."""
-    ident = hashlib.sha1()
+def check_header(path: str, max_pixels: int) -> str | None:
+    """Cheap checks before any decoding: the file opens as an image and is not a decompression bomb.
+
+    Reads only the header (Pillow's lazy open; this is file validation, outside the tf.data
+    path). Returns None if fine, else a one-line reason.
+    """
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Image.DecompressionBombError:
+        return f"refused: larger than Pillow's decompression-bomb limit (--max_pixels={max_pixels})"
+    except (OSError, ValueError, SyntaxError) as e:  # Pillow raises all three for bad files
+        return f"not a readable image ({type(e).__name__}: {e})"
+    if width * height > max_pixels:
+        return (f"refused: {width}x{height} = {width * height / 1e6:.0f} MP exceeds "
+                f"--max_pixels={max_pixels / 1e6:.0f} MP (a decompression bomb?)")
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Scan:
+    """Per-file facts from one pass over a file list: chroma of the good ones, reasons for the rest."""
+    chroma: dict[str, float]
+    bad: dict[str, str]
+
+    def report(self, what: str) -> None:
+        """Logs one line per bad file (the first 20) and the count."""
+        for path, reason in list(self.bad.items())[:20]:
+            logging.warning("%s: %s; skipped", path, reason)
+        if self.bad:
+            logging.warning("%s: skipped %d unreadable or refused files", what, len(self.bad))
+
+
+def _decode_failure(path: str) -> str:
+    """Why TF cannot decode `path` (called only for files that failed in the batch scan)."""
+    try:
+        decode_image(tf.io.read_file(path))
+    except (tf.errors.OpError, ValueError) as e:
+        return f"cannot decode ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+    return "cannot decode"
+
+
+def scan_files(files: list[str], cfg: DataConfig) -> Scan:
+    """Checks every file (header, then a real decode) and measures its mean chroma, once.
+
+    Cached in the cache directory by the file list's identity (paths, sizes, mtimes), so a
+    resumed run or a second evaluation does not decode everything again.
+    """
+    ident = hashlib.sha1(f"max_pixels={cfg.max_pixels}\n".encode())
     for f in files:
         st = os.stat(f)
         ident.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    path = os.path.join(cache_dir(cfg), "chroma", ident.hexdigest() + ".json")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return np.asarray(json.load(f), np.float32)
-    ds = tf.data.Dataset.from_tensor_slices(files).map(
-        lambda p: mean_chroma(_resize_short_side(decode_image(tf.io.read_file(p)), _SCAN_SIZE)),
+    cache = os.path.join(cache_dir(cfg), "scan", ident.hexdigest() + ".json")
+    if os.path.isfile(cache):
+        with open(cache, encoding="utf-8") as f:
+            cached = json.load(f)
+        return Scan(chroma=cached["chroma"], bad=cached["bad"])
+    bad = {f: reason for f in files if (reason := check_header(f, cfg.max_pixels))}
+    candidates = [f for f in files if f not in bad]
+    ds = tf.data.Dataset.from_tensor_slices(candidates or [""]).take(len(candidates)).map(
+        lambda p: (p, mean_chroma(_resize_short_side(decode_image(tf.io.read_file(p)), _SCAN_SIZE))),
         num_parallel_calls=tf.data.AUTOTUNE)
-    parts = list(ds.batch(256).prefetch(2).as_numpy_iterator())
-    chroma = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    write_atomic(path, json.dumps([round(float(c), 3) for c in chroma]))
-    return chroma
+    # ignore_errors drops the elements whose decode fails; their paths are missing from the result.
+    chroma = {p.decode(): round(float(c), 3) for p, c in ds.ignore_errors().as_numpy_iterator()}
+    bad.update({f: _decode_failure(f) for f in candidates if f not in chroma})
+    write_atomic(cache, json.dumps({"chroma": chroma, "bad": bad}))
+    return Scan(chroma=chroma, bad=bad)
+
+
+def usable_files(cfg: DataConfig, split: str) -> tuple[str, list[str], Scan]:
+    """(root, files that decode, scan) of `split`; bad files are logged and skipped."""
+    root, files = list_split(cfg, split)
+    scan = scan_files(files, cfg)
+    scan.report(f"{cfg.data} ({split})")
+    good = [f for f in files if f in scan.chroma]
+    if not good:
+        raise DataError(f"none of the {len(files)} files of {cfg.data} ({split}) can be read")
+    return root, good, scan
 
 
 def training_files(cfg: DataConfig) -> SourceInfo:
-    """Files of the training split, minus grayscale photos (mean chroma < cfg.min_chroma)."""
-    root, files = list_split(cfg, cfg.split)
-    if cfg.min_chroma > 0:
-        chroma = _scan_chroma(files, cfg)
-        kept = [f for f, c in zip(files, chroma) if c >= cfg.min_chroma]
-    else:
-        kept = files
+    """Readable files of the training split, minus grayscale photos (chroma < cfg.min_chroma)."""
+    root, files, scan = usable_files(cfg, cfg.split)
+    kept = [f for f in files if scan.chroma[f] >= cfg.min_chroma]
     dropped = len(files) - len(kept)
     logging.info("data: %d training images from %s (%s split); dropped %d grayscale images "
                  "(mean chroma < %.1f)", len(kept), cfg.data, cfg.split, dropped, cfg.min_chroma)
@@ -316,8 +373,8 @@ def make_train_dataset(cfg: DataConfig, files: tuple[str, ...] | list[str], seed
 
 def make_eval_dataset(cfg: DataConfig, split: str = "val",
                       limit: int | None = None) -> tf.data.Dataset:
-    """Center-cropped examples of `split` in file order, batched, with their `path`."""
-    _, files = list_split(cfg, split)
+    """Center-cropped examples of `split`'s readable files in file order, batched, with `path`."""
+    _, files, _ = usable_files(cfg, split)
     if limit is not None:
         files = files[:limit]
 

@@ -84,7 +84,7 @@ def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split:
     Returns {'rows': one dict per image, 'means': {system: {metric: mean over images}},
     'cdf': {system: (151,) mean cumulative ab-error curve}}.
     """
-    _, files = data.list_split(data_cfg, split)
+    _, files, _ = data.usable_files(data_cfg, split)
     files = files[:limit] if limit else files
     rows, cdfs = [], {s: [] for s in SYSTEMS}
     bar = tqdm.tqdm(total=len(files), unit="img", disable=None)

@@ -31,11 +31,16 @@ L_SIGNATURE = "colorize_l"
 BYTES_SIGNATURE = "serving_default"
 
 
+# The model never sees a side longer than this many render sizes: a 1x10000 strip would otherwise
+# become 32x320000 pixels. Only the model's view is squeezed; the output keeps the input's shape.
+MAX_RENDER_ASPECT = 8
+
+
 def render_hw(hw: tf.Tensor, render_size: int, multiple: int) -> tf.Tensor:
-    """Model-input size for an image of size `hw` ([2] int): short side ~render_size, aspect kept,
-    both sides rounded to a multiple of `multiple` (at least one multiple)."""
+    """Model-input size for an image of size `hw` ([2] int): short side ~render_size, aspect kept
+    up to MAX_RENDER_ASPECT, both sides rounded to a multiple of `multiple` (at least one)."""
     hw = tf.cast(hw, tf.float32)
-    scaled = hw * (render_size / tf.reduce_min(hw))
+    scaled = tf.minimum(hw * (render_size / tf.reduce_min(hw)), float(MAX_RENDER_ASPECT * render_size))
     rounded = tf.round(scaled / multiple) * multiple
     return tf.cast(tf.maximum(rounded, multiple), tf.int32)
 

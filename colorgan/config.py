@@ -48,7 +48,8 @@ flags.DEFINE_bool("flip", True, "Training augmentation: random horizontal flips.
 flags.DEFINE_float(
     "min_chroma", 0.5,
     "Training drops images whose mean chroma sqrt(a*^2 + b*^2) is below this (Lab units): "
-    "grayscale photos teach nothing about colour (gray JPEGs score < 0.25; colour photos rarely < 1). 0 keeps every image.", lower_bound=0.0)
+    "grayscale photos teach nothing about colour (gray JPEGs score < 0.25; colour photos rarely "
+    "< 1). 0 keeps every image.", lower_bound=0.0)
 flags.DEFINE_integer(
     "max_pixels", 120_000_000,
     "Refuse images whose header claims more pixels than this (decompression bombs), before "
@@ -111,6 +112,9 @@ flags.DEFINE_float("label_smoothing", 0.0, "GAN: one-sided label smoothing; real
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "bfloat16"],
                   "Compute dtype. 'bfloat16' (Keras mixed_bfloat16) is 1.15-1.6x faster on this "
                   "CPU; variables and losses stay float32.")
+flags.DEFINE_enum("nonfinite", "stop", ["stop", "skip"],
+                  "On a NaN/inf loss: 'stop' with a clear error (nothing of that step is applied or "
+                  "saved), or 'skip' the batch and go on (counted in the log).")
 flags.DEFINE_integer("seed", 0, "Seed for weights, data order and augmentation.")
 flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower; used by the tests "
                   "that compare resumed and uninterrupted runs).")
@@ -165,7 +169,7 @@ flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 
 RESUMABLE_FIELDS = frozenset({
     "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
     "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
-    "max_pixels",
+    "max_pixels", "nonfinite",
 })
 
 
@@ -240,6 +244,7 @@ class TrainConfig:
     pixel_weight: float = 100.0
     label_smoothing: float = 0.0
     mixed_precision: str = "float32"
+    nonfinite: str = "stop"
     seed: int = 0
     deterministic: bool = False
     log_every_steps: int = 50

@@ -20,7 +20,6 @@ import time
 
 from absl import flags, logging
 import keras
-import numpy as np
 import tensorflow as tf
 import tqdm
 
@@ -112,14 +111,20 @@ def make_train_step(state: TrainState, train_cfg: TrainConfig, output_space: str
     1. G colours the batch (training=True); in GAN mode D scores real and generated colour.
     2. D loss = cross-entropy(real -> 1 - smoothing) + cross-entropy(fake -> 0).
     3. G loss = pixel loss (unet) or adversarial + pixel_weight * pixel loss (gan).
-    4. Each gradient goes to its own network only; D updates when `update_d` is true.
-    5. The loss trackers are updated; the step counter advances.
+    4. If every loss is finite: each gradient goes to its own network only (D's when `update_d`)
+       and the loss trackers are updated. If not, nothing changes: the BatchNorm statistics the
+       forward pass moved are put back, so a bad batch cannot poison the model.
+    5. The step counter advances either way (the data position follows it). Returns the losses
+       and `finite`.
     """
     g, d = state.generator, state.discriminator
     gan = train_cfg.mode == "gan"
+    networks = [g, d] if gan else [g]
+    stats = [v for net in networks for v in net.non_trainable_variables]
 
     @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.bool)])
     def train_step(batch, update_d):
+        before = [tf.identity(v) for v in stats]
         target = target_color(batch, output_space)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = g(batch["l"], training=True)
@@ -136,15 +141,20 @@ def make_train_step(state: TrainState, train_cfg: TrainConfig, output_space: str
                 values = dict(g_loss=g_adv + train_cfg.pixel_weight * g_pixel, g_adv=g_adv,
                               g_pixel=g_pixel, d_loss=d_loss, d_real=d_real, d_fake=d_fake,
                               d_acc=d_acc)
-        g_grads = g_tape.gradient(values["g_loss"], g.trainable_variables)
-        state.g_opt.apply(g_grads, g.trainable_variables)
-        if gan and update_d:
-            d_grads = d_tape.gradient(values["d_loss"], d.trainable_variables)
-            state.d_opt.apply(d_grads, d.trainable_variables)
-        for name, value in values.items():
-            state.trackers[name].update_state(value)
+        finite = tf.reduce_all(tf.math.is_finite(tf.stack(list(values.values()))))
+        if finite:
+            g_grads = g_tape.gradient(values["g_loss"], g.trainable_variables)
+            state.g_opt.apply(g_grads, g.trainable_variables)
+            if gan and update_d:
+                d_grads = d_tape.gradient(values["d_loss"], d.trainable_variables)
+                state.d_opt.apply(d_grads, d.trainable_variables)
+            for name, value in values.items():
+                state.trackers[name].update_state(value)
+        else:
+            for v, old in zip(stats, before):
+                v.assign(old)
         state.step.assign_add(1)
-        return values
+        return {**values, "finite": finite}
 
     return train_step
 
@@ -197,6 +207,11 @@ class TrainResult:
     step: int
     history: list[dict[str, float]]  # One entry per log window: {'step': s, 'g_loss': ...}.
     interrupted_by: int = 0  # Signal number if SIGINT/SIGTERM stopped the run.
+    skipped: int = 0  # Batches skipped for a non-finite loss (--nonfinite=skip).
+
+
+class NonFiniteLossError(UserError, FloatingPointError):
+    """A loss became NaN/inf and --nonfinite=stop: nothing of that step was applied or saved."""
 
 
 def _init_generator(generator: keras.Model, spec: str, model_cfg: ModelConfig) -> None:
@@ -209,7 +224,11 @@ def _init_generator(generator: keras.Model, spec: str, model_cfg: ModelConfig) -
 
 
 def train(cfg: Config, workdir: str) -> TrainResult:
-    """Trains (or resumes) a run in `workdir` until `cfg.train.steps`. See the module docstring."""
+    """Trains (or resumes) a run in `workdir` until `cfg.train.steps`. See the module docstring.
+
+    Order: workdir (config guard) -> seeds -> data scan -> models and optimizers -> restore the
+    newest loadable checkpoint (or --init_from) -> datasets from the restored step -> loop.
+    """
     tc = cfg.train
     resumed = workdir_lib.prepare(workdir, cfg)
     logging.info("config (non-default values): %s", config.non_defaults(cfg))
@@ -221,98 +240,136 @@ def train(cfg: Config, workdir: str) -> TrainResult:
         state = build_state(cfg.model, tc)
     manager = tf.train.CheckpointManager(state.checkpoint, os.path.join(workdir, workdir_lib.CKPT_DIR),
                                          max_to_keep=tc.keep_checkpoints)
-    if manager.latest_checkpoint:
-        state.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-        logging.info("resumed from %s (step %d)", manager.latest_checkpoint, int(state.step))
+    restored = workdir_lib.restore_latest(state.checkpoint, manager)
+    if restored:
+        logging.info("resumed from %s (step %d)", restored, int(state.step))
     elif resumed:
         logging.warning("%s has a config but no checkpoint: starting at step 0", workdir)
-    if not manager.latest_checkpoint and tc.init_from:
+    if not restored and tc.init_from:
         _init_generator(state.generator, tc.init_from, cfg.model)
-    start = int(state.step)
-    train_ds = data.make_train_dataset(cfg.data, source.files, tc.seed, start_step=start)
+    train_ds = data.make_train_dataset(cfg.data, source.files, tc.seed, start_step=int(state.step))
     try:
         val_ds = data.make_eval_dataset(cfg.data, cfg.data.val_split)
     except data.DataError as e:
         logging.warning("no validation split (%s): validation scalars skipped", e)
         val_ds = None
-    train_step = make_train_step(state, tc, cfg.model.output_space, train_ds.element_spec)
-    writers = {k: tf.summary.create_file_writer(os.path.join(workdir, sub))
-               for k, sub in (("train", workdir_lib.TB_TRAIN), ("val", workdir_lib.TB_VAL))}
-    sample_batch = next(iter(val_ds if val_ds is not None else train_ds))
-    return _loop(state, manager, train_step, iter(train_ds), val_ds, sample_batch, writers, tc,
-                 workdir, start, cfg.data.batch_size)
+    loop = _Loop(state=state, manager=manager, tc=tc, workdir=workdir, val_ds=val_ds,
+                 train_step=make_train_step(state, tc, cfg.model.output_space, train_ds.element_spec),
+                 sample_batch=next(iter(val_ds if val_ds is not None else train_ds)),
+                 batch_size=cfg.data.batch_size)
+    return loop.run(iter(train_ds))
 
 
-def _log_window(state: TrainState, writer, step: int, images_per_s: float) -> dict[str, float]:
-    values = {name: float(t.result()) for name, t in state.trackers.items()}
-    for t in state.trackers.values():
-        t.reset_state()
-    bad = [name for name, v in values.items() if not np.isfinite(v)]
-    if bad:
-        raise FloatingPointError(f"non-finite {', '.join(bad)} in the log window ending at step "
-                                 f"{step}: {values}")
-    with writer.as_default(step=step):
-        for name, value in values.items():
-            tf.summary.scalar(name, value)
-        tf.summary.scalar("images_per_s", images_per_s)
-    return {"step": step, **values}
+@dataclasses.dataclass
+class _Loop:
+    """The plain-Python training loop and its periodic work (logs, validation, samples, saves)."""
+    state: TrainState
+    manager: tf.train.CheckpointManager
+    tc: TrainConfig
+    workdir: str
+    val_ds: tf.data.Dataset | None
+    train_step: object
+    sample_batch: dict
+    batch_size: int
+
+    def __post_init__(self):
+        self.writers = {k: tf.summary.create_file_writer(os.path.join(self.workdir, sub))
+                        for k, sub in (("train", workdir_lib.TB_TRAIN), ("val", workdir_lib.TB_VAL))}
+
+    def run(self, batches) -> TrainResult:
+        tc, step = self.tc, int(self.state.step)
+        stop, history, skipped = _StopFlag(), [], 0
+        previous_handlers = stop.install()
+        self.window = (step, time.perf_counter())
+        bar = tqdm.tqdm(total=tc.steps, initial=step, unit="step", disable=None, dynamic_ncols=True)
+        try:
+            while step < tc.steps and not stop.signum:
+                out = self.train_step(next(batches), tf.constant(step % tc.g_steps_per_d_step == 0))
+                step += 1
+                bar.update(1)
+                if not bool(out["finite"]):
+                    skipped += 1
+                    self._non_finite(step, out)
+                history += self._periodic(step, bar)
+        finally:
+            bar.close()
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+        self._finish(step)
+        if stop.signum:
+            logging.warning("stopped by signal %d at step %d; checkpoint saved, re-run to resume",
+                            stop.signum, step)
+        return TrainResult(step=step, history=history, interrupted_by=stop.signum, skipped=skipped)
+
+    def _non_finite(self, step: int, out: dict) -> None:
+        values = _fmt({k: float(v) for k, v in out.items() if k != "finite"})
+        if self.tc.nonfinite == "stop":
+            raise NonFiniteLossError(
+                f"non-finite loss at step {step} ({values}); nothing of it was applied and the last "
+                f"checkpoint ({self.manager.latest_checkpoint or 'none'}) is intact. Lower "
+                "--learning_rate, or pass --nonfinite=skip to skip such batches")
+        logging.warning("step %d: non-finite loss (%s); batch skipped", step, values)
+
+    def _periodic(self, step: int, bar) -> list[dict[str, float]]:
+        tc, logged = self.tc, []
+        if step % tc.log_every_steps == 0 or step == tc.steps:
+            entry = self._log_window(step)
+            if entry:
+                bar.set_postfix(g_loss=f"{entry['g_loss']:.4f}", img_s=f"{entry['images_per_s']:.1f}")
+                logged.append(entry)
+        if self.val_ds is not None and tc.val_every_steps and step % tc.val_every_steps == 0:
+            scores = validate(self.state.generator, self.val_ds, tc.val_batches)
+            with self.writers["val"].as_default(step=step):
+                for name, value in scores.items():
+                    tf.summary.scalar(name, value)
+            workdir_lib.append_log(self.workdir, {"step": step, "split": "val", **scores})
+            logging.info("step %d validation: %s", step, _fmt(scores))
+        if step % tc.sample_every_steps == 0:
+            self._write_samples(step)
+        if step % tc.ckpt_every_steps == 0:
+            workdir_lib.save_checkpoint(self.manager, step)
+        return logged
+
+    def _log_window(self, step: int) -> dict[str, float] | None:
+        """Scalars of the steps since the last log (None if every one was skipped)."""
+        start, t0 = self.window
+        self.window = (step, time.perf_counter())
+        trackers = self.state.trackers
+        if not any(float(t.count) for t in trackers.values()):
+            return None
+        values = {name: float(t.result()) for name, t in trackers.items()}
+        for t in trackers.values():
+            t.reset_state()
+        values["images_per_s"] = (step - start) * self.batch_size / (time.perf_counter() - t0)
+        with self.writers["train"].as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+        entry = {"step": step, **values}
+        workdir_lib.append_log(self.workdir, {**entry, "split": "train"})
+        logging.info("step %d: %s", step, _fmt(entry))
+        return entry
+
+    def _write_samples(self, step: int) -> None:
+        grid = sample_grid(self.state.generator, self.sample_batch)
+        path = os.path.join(self.workdir, workdir_lib.SAMPLES_DIR, _sample_name(step))
+        with workdir_lib.writing(f"writing {path}"):
+            write_atomic(path, tf.io.encode_png(grid).numpy())
+        with self.writers["train"].as_default(step=step):
+            tf.summary.image("gray_pred_truth", grid[tf.newaxis])
+
+    def _finish(self, step: int) -> None:
+        """The end of a run (or a signal): a checkpoint and a sample grid for `step`, flushed logs."""
+        latest = self.manager.latest_checkpoint
+        if latest is None or not latest.endswith(f"-{step}"):
+            workdir_lib.save_checkpoint(self.manager, step)
+        if not os.path.exists(os.path.join(self.workdir, workdir_lib.SAMPLES_DIR, _sample_name(step))):
+            self._write_samples(step)
+        for writer in self.writers.values():
+            writer.flush()
 
 
 def _sample_name(step: int) -> str:
     return f"step_{step:07d}.png"
-
-
-def _write_samples(state: TrainState, batch, writer, workdir: str, step: int) -> None:
-    grid = sample_grid(state.generator, batch)
-    write_atomic(os.path.join(workdir, workdir_lib.SAMPLES_DIR, _sample_name(step)),
-                 tf.io.encode_png(grid).numpy())
-    with writer.as_default(step=step):
-        tf.summary.image("gray_pred_truth", grid[tf.newaxis])
-
-
-def _loop(state, manager, train_step, batches, val_ds, sample_batch, writers, tc: TrainConfig,
-          workdir: str, start: int, batch_size: int) -> TrainResult:
-    stop = _StopFlag()
-    previous_handlers = stop.install()
-    history: list[dict[str, float]] = []
-    step = start
-    window_start, window_t0 = step, time.perf_counter()
-    bar = tqdm.tqdm(total=tc.steps, initial=start, unit="step", disable=None, dynamic_ncols=True)
-    try:
-        while step < tc.steps and not stop.signum:
-            train_step(next(batches), tf.constant(step % tc.g_steps_per_d_step == 0))
-            step += 1
-            bar.update(1)
-            if step % tc.log_every_steps == 0 or step == tc.steps:
-                ips = (step - window_start) * batch_size / (time.perf_counter() - window_t0)
-                history.append(_log_window(state, writers["train"], step, ips))
-                bar.set_postfix(g_loss=f"{history[-1]['g_loss']:.4f}", img_s=f"{ips:.1f}")
-                logging.info("step %d: %s, %.1f img/s", step, _fmt(history[-1]), ips)
-                window_start, window_t0 = step, time.perf_counter()
-            if val_ds is not None and tc.val_every_steps and step % tc.val_every_steps == 0:
-                scores = validate(state.generator, val_ds, tc.val_batches)
-                with writers["val"].as_default(step=step):
-                    for name, value in scores.items():
-                        tf.summary.scalar(name, value)
-                logging.info("step %d validation: %s", step, _fmt(scores))
-            if step % tc.sample_every_steps == 0:
-                _write_samples(state, sample_batch, writers["train"], workdir, step)
-            if step % tc.ckpt_every_steps == 0:
-                manager.save(checkpoint_number=step)
-    finally:
-        bar.close()
-        for sig, handler in previous_handlers.items():
-            signal.signal(sig, handler)
-    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
-        manager.save(checkpoint_number=step)
-    if not os.path.exists(os.path.join(workdir, workdir_lib.SAMPLES_DIR, _sample_name(step))):
-        _write_samples(state, sample_batch, writers["train"], workdir, step)
-    for writer in writers.values():
-        writer.flush()
-    if stop.signum:
-        logging.warning("stopped by signal %d at step %d; checkpoint saved, re-run to resume",
-                        stop.signum, step)
-    return TrainResult(step=step, history=history, interrupted_by=stop.signum)
 
 
 def _fmt(values: dict[str, float]) -> str:

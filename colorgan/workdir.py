@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 
+from absl import logging
 import keras
 import tensorflow as tf
 
@@ -26,6 +27,7 @@ from colorgan.config import Config
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
+LOG_JSONL = "log.jsonl"
 CONFIG_JSON = "config.json"
 CONFIG_FLAGS = "config.flags"
 CKPT_DIR = "ckpt"
@@ -59,11 +61,73 @@ def prepare(workdir: str, cfg: Config) -> bool:
         if diffs:
             raise UserError(f"{workdir} was created with a different config ({'; '.join(diffs)}); "
                             "use a new --workdir (with --init_from to start from its weights)")
-    for sub in (CKPT_DIR, TB_TRAIN, TB_VAL, SAMPLES_DIR):
-        os.makedirs(os.path.join(workdir, sub), exist_ok=True)
-    write_atomic(os.path.join(workdir, CONFIG_JSON), config_lib.to_json(cfg))
-    write_atomic(os.path.join(workdir, CONFIG_FLAGS), config_lib.to_flagfile(cfg))
+    # Writing the config first doubles as the check that the workdir is writable at all.
+    with writing(f"preparing the workdir {workdir}"):
+        for sub in (CKPT_DIR, TB_TRAIN, TB_VAL, SAMPLES_DIR):
+            os.makedirs(os.path.join(workdir, sub), exist_ok=True)
+        write_atomic(os.path.join(workdir, CONFIG_JSON), config_lib.to_json(cfg))
+        write_atomic(os.path.join(workdir, CONFIG_FLAGS), config_lib.to_flagfile(cfg))
     return old is not None
+
+
+@contextlib.contextmanager
+def writing(what: str):
+    """Turns a failed write (disk full, read-only, permissions) into one clear UserError."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as e:
+        reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        raise UserError(f"{what} failed: {reason}") from e
+
+
+def append_log(workdir: str, entry: dict) -> None:
+    """Appends one JSON line to workdir/log.jsonl (readers skip a torn last line)."""
+    with writing(f"appending to {LOG_JSONL}"):
+        with open(os.path.join(workdir, LOG_JSONL), "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def read_log(workdir: str) -> list[dict]:
+    """The entries of workdir/log.jsonl, skipping a line torn by a crash."""
+    path = os.path.join(workdir, LOG_JSONL)
+    if not os.path.isfile(path):
+        return []
+    entries = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                logging.warning("%s: skipping a torn line", path)
+    return entries
+
+
+def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> str:
+    """Saves checkpoint `step`. TF writes the data first and updates the `checkpoint` index file
+    atomically last, so a failure (or SIGKILL) here leaves the previous checkpoint current."""
+    with writing(f"writing the checkpoint for step {step} (earlier checkpoints are intact: "
+                 f"{manager.latest_checkpoint or 'none'})"):
+        return manager.save(checkpoint_number=step)
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager) -> str | None:
+    """Restores the newest checkpoint that loads completely, warning about any it skips.
+
+    Returns its path, or None if the workdir has no checkpoint. Raises UserError if none loads
+    (corrupt files, or a checkpoint of another architecture).
+    """
+    error = None
+    for path in reversed(manager.checkpoints):
+        try:
+            checkpoint.restore(path).assert_consumed()
+            return path
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            error = str(e).splitlines()[0][:300]
+            logging.warning("checkpoint %s cannot be restored (%s); trying the previous one", path, error)
+    if manager.checkpoints:
+        raise UserError(f"none of the {len(manager.checkpoints)} checkpoints in {manager.directory} "
+                        f"can be restored (last error: {error})")
+    return None
 
 
 @contextlib.contextmanager
@@ -110,7 +174,12 @@ def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
         generator = models.build_generator(cfg.model)
     path = checkpoint_path(spec, step)
     # Restore only the generator (expect_partial: D and the optimizers are not needed here).
-    tf.train.Checkpoint(generator=generator).restore(path).expect_partial().assert_existing_objects_matched()
+    try:
+        tf.train.Checkpoint(generator=generator).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise UserError(f"checkpoint {path} does not match {spec}/{CONFIG_JSON} or is damaged "
+                        f"({str(e).splitlines()[0][:200]})") from e
     return generator, cfg
 
 

@@ -153,6 +153,7 @@ def test_gan_steps_change_both_networks_and_losses_match_the_formulas():
 
     first = {k: float(v) for k, v in step(batch, tf.constant(True)).items()}
     second = {k: float(v) for k, v in step(batch, tf.constant(True)).items()}
+    assert first.pop("finite") == second.pop("finite") == 1.0
 
     assert set(first) == set(GAN_LOSSES)
     for values in (first, second):
@@ -251,7 +252,7 @@ def test_unet_mode_has_no_discriminator():
     target = tf.concat([batch["l"], batch["ab"]], -1)
     want = float(np.mean((np.asarray(target, np.float64) - np.asarray(fake)) ** 2))
     values = step(batch, tf.constant(True))
-    assert set(values) == {"g_loss"}
+    assert set(values) == {"g_loss", "finite"} and bool(values["finite"])
     np.testing.assert_allclose(float(values["g_loss"]), want, rtol=RECOMPUTE_RTOL)
 
 
@@ -289,7 +290,7 @@ def test_resume_matches_uninterrupted_run(tiny_config, tmp_path, op_determinism)
     assert [h["step"] for h in first.history] == [1, 2, 3]
     assert [h["step"] for h in second.history] == [4, 5, 6]
     for a, b in zip(whole.history, first.history + second.history):
-        assert set(a) == set(b) == {"step", *GAN_LOSSES}
+        assert set(a) == set(b) == {"step", "images_per_s", *GAN_LOSSES}
         for name in GAN_LOSSES:
             np.testing.assert_allclose(b[name], a[name], rtol=0, atol=RESUME_ATOL,
                                        err_msg=f"{name} at step {a['step']}")
@@ -402,7 +403,7 @@ def test_non_finite_loss_raises_naming_the_step(tiny_config, tmp_path, monkeypat
     monkeypatch.setattr(train, "pixel_loss", nan_pixel_loss)
     workdir = str(tmp_path / "nan")
     cfg = with_changes(tiny_config, train=dict(steps=4, log_every_steps=2))
-    with pytest.raises(FloatingPointError, match=r"non-finite g_loss .*ending at step 2"):
+    with pytest.raises(FloatingPointError, match=r"non-finite loss at step 1 .*--nonfinite=skip"):
         train.train(cfg, workdir)
     # NaN weights are never checkpointed (the first save would be at step 3).
     assert tf.train.latest_checkpoint(os.path.join(workdir, "ckpt")) is None
@@ -454,7 +455,7 @@ def test_bfloat16_training_is_finite_and_restores_policy(tiny_config, tmp_path):
     result = train.train(cfg, str(tmp_path / "bf16"))
     assert result.step == 2 and [h["step"] for h in result.history] == [1, 2]
     for entry in result.history:
-        assert set(entry) == {"step", *GAN_LOSSES}
+        assert set(entry) == {"step", "images_per_s", *GAN_LOSSES}
         assert all(np.isfinite(v) for v in entry.values()), entry
         assert entry["g_pixel"] > 0 and entry["d_loss"] > 0
     assert keras.config.dtype_policy().name == "float32"

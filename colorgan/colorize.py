@@ -45,24 +45,31 @@ def read_image(path: str, max_pixels: int = config.DataConfig.max_pixels
     problem = data.check_header(path, max_pixels)
     if problem:
         raise UserError(problem)
-    with Image.open(path) as img:
-        img.load()  # decode now, inside the caller's error handling (truncated files fail here)
-        img = ImageOps.exif_transpose(img)
-        if img.mode == "P":
-            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        alpha = None
-        if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-            alpha = np.asarray(img.getchannel("A"))
-            img = img.convert("L" if img.mode.startswith("L") else "RGB")
-        if img.mode.startswith("I"):  # 16/32-bit integer grayscale
-            gray = np.asarray(img, dtype=np.float32) / _MAX_16BIT
-            rgb = np.repeat(np.clip(gray, 0, 1)[..., None], 3, -1)
-        elif img.mode == "F":
-            rgb = np.repeat(np.clip(np.asarray(img, np.float32), 0, 1)[..., None], 3, -1)
-        elif img.mode in ("L", "1"):
-            rgb = np.repeat(np.asarray(img.convert("L"), np.float32)[..., None] / _MAX_8BIT, 3, -1)
-        else:
-            rgb = np.asarray(img.convert("RGB"), np.float32) / _MAX_8BIT
+    try:
+        with data.pillow_unlimited(), Image.open(path) as img:
+            img.load()  # decode now: truncated and corrupt files fail here
+            return _to_rgb_alpha(ImageOps.exif_transpose(img))
+    except (OSError, SyntaxError, ValueError) as e:  # Pillow's errors for broken image data
+        raise UserError(f"cannot decode ({type(e).__name__}: {e})") from e
+
+
+def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any Pillow mode -> (float32 RGB in [0, 1], uint8 alpha or None); 16-bit precision kept."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    alpha = None
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(img.getchannel("A"))
+        img = img.convert("L" if img.mode.startswith("L") else "RGB")
+    if img.mode.startswith("I"):  # 16/32-bit integer grayscale
+        gray = np.asarray(img, dtype=np.float32) / _MAX_16BIT
+        rgb = np.repeat(np.clip(gray, 0, 1)[..., None], 3, -1)
+    elif img.mode == "F":
+        rgb = np.repeat(np.clip(np.asarray(img, np.float32), 0, 1)[..., None], 3, -1)
+    elif img.mode in ("L", "1"):
+        rgb = np.repeat(np.asarray(img.convert("L"), np.float32)[..., None] / _MAX_8BIT, 3, -1)
+    else:
+        rgb = np.asarray(img.convert("RGB"), np.float32) / _MAX_8BIT
     return rgb, alpha
 
 

@@ -13,6 +13,7 @@ evaluation elements add `path` (tf.string).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -37,6 +38,7 @@ SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation", "valid"), "te
 TFDS_SPLITS = {"train": ("train",), "val": ("validation", "test"), "test": ("test",)}
 # The chroma scan looks at a small copy of each image: mean chroma barely depends on size.
 _SCAN_SIZE = 64
+_SCAN_MAX_ASPECT = 8
 
 
 class DataError(UserError, ValueError):
@@ -205,11 +207,25 @@ def mean_chroma(rgb: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.norm(ab, axis=-1), axis=[-2, -1])
 
 
-def _resize_short_side(rgb: tf.Tensor, size: int) -> tf.Tensor:
+def _scan_view(rgb: tf.Tensor, size: int) -> tf.Tensor:
+    """A small copy for the chroma scan: short side `size`, long side at most 8 * size (a
+    1x10000 strip must not become 64x640000)."""
     shape = tf.cast(tf.shape(rgb)[:2], tf.float32)
-    scale = size / tf.reduce_min(shape)
-    new = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+    scale = tf.minimum(size / tf.reduce_min(shape), _SCAN_MAX_ASPECT * size / tf.reduce_max(shape))
+    new = tf.maximum(tf.cast(tf.math.ceil(shape * scale), tf.int32), 1)
     return tf.image.resize(rgb, new, antialias=True)
+
+
+@contextlib.contextmanager
+def pillow_unlimited():
+    """Turns off Pillow's own decompression-bomb limit (~179 MP), which would otherwise override a
+    larger --max_pixels; callers check sizes themselves (check_header) before decoding."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def check_header(path: str, max_pixels: int) -> str | None:
@@ -219,10 +235,8 @@ def check_header(path: str, max_pixels: int) -> str | None:
     path). Returns None if fine, else a one-line reason.
     """
     try:
-        with Image.open(path) as img:
+        with pillow_unlimited(), Image.open(path) as img:
             width, height = img.size
-    except Image.DecompressionBombError:
-        return f"refused: larger than Pillow's decompression-bomb limit (--max_pixels={max_pixels})"
     except (OSError, ValueError, SyntaxError) as e:  # Pillow raises all three for bad files
         return f"not a readable image ({type(e).__name__}: {e})"
     if width * height > max_pixels:
@@ -272,7 +286,7 @@ def scan_files(files: list[str], cfg: DataConfig) -> Scan:
     bad = {f: reason for f in files if (reason := check_header(f, cfg.max_pixels))}
     candidates = [f for f in files if f not in bad]
     ds = tf.data.Dataset.from_tensor_slices(candidates or [""]).take(len(candidates)).map(
-        lambda p: (p, mean_chroma(_resize_short_side(decode_image(tf.io.read_file(p)), _SCAN_SIZE))),
+        lambda p: (p, mean_chroma(_scan_view(decode_image(tf.io.read_file(p)), _SCAN_SIZE))),
         num_parallel_calls=tf.data.AUTOTUNE)
     # ignore_errors drops the elements whose decode fails; their paths are missing from the result.
     chroma = {p.decode(): round(float(c), 3) for p, c in ds.ignore_errors().as_numpy_iterator()}

@@ -121,7 +121,8 @@ def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.Checkpoint
         try:
             checkpoint.restore(path).assert_consumed()
             return path
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError, OSError) as e:
+            # IndexError: TF's checkpoint reader on a truncated data file ("Read less bytes").
             error = str(e).splitlines()[0][:300]
             logging.warning("checkpoint %s cannot be restored (%s); trying the previous one", path, error)
     if manager.checkpoints:

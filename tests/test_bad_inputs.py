@@ -35,6 +35,7 @@ BAD = (
     "empty_0_bytes.jpg",
     "truncated_jpeg_half.jpg",
     "truncated_png_half.png",
+    "png_idat_length_short.png",
     "random_bytes.png",
     "text_file.jpg",
     "folder.jpg",
@@ -43,9 +44,11 @@ BAD = (
 )
 # The bad inputs that are regular files (a folder walk sees these, not the directory).
 BAD_FILES = tuple(n for n in BAD if n != "folder.jpg")
-# Bad inputs whose *header* is already bad. Truncated files have an intact header, and
-# data.check_header documents that it reads only the header, so they are caught at decode time.
-BAD_HEADERS = tuple(n for n in BAD if not n.startswith("truncated"))
+# Bad inputs whose *header* is already bad. The truncated files and the PNG with a wrong IDAT
+# length have an intact header, and data.check_header documents that it reads only the header,
+# so they are caught at decode time instead.
+INTACT_HEADER = ("truncated_jpeg_half.jpg", "truncated_png_half.png", "png_idat_length_short.png")
+BAD_HEADERS = tuple(n for n in BAD if n not in INTACT_HEADER)
 
 # Odd but valid inputs -> their upright (width, height): each must be colourised at that size.
 VALID = {
@@ -79,6 +82,15 @@ def bomb_png(width: int, height: int) -> bytes:
     return bytes(png)
 
 
+def png_with_short_idat(png: bytes, short_by: int = 100) -> bytes:
+    """`png` (IHDR then IDAT, as Pillow writes it) with the IDAT length field `short_by` too small:
+    the header is intact, but the decoder then reads image data as the next chunk's header.
+    (Found by the fuzz test: one flipped byte at offset 36, the low byte of that field.)"""
+    assert png[37:41] == b"IDAT"
+    (length,) = struct.unpack(">I", png[33:37])
+    return png[:33] + struct.pack(">I", length - short_by) + png[37:]
+
+
 def build_bad_folder(folder: str) -> None:
     """Writes every BAD and VALID input into `folder`."""
     os.makedirs(folder, exist_ok=True)
@@ -89,6 +101,7 @@ def build_bad_folder(folder: str) -> None:
         "empty_0_bytes.jpg": b"",
         "truncated_jpeg_half.jpg": good_jpg[: len(good_jpg) // 2],
         "truncated_png_half.png": good_png[: len(good_png) // 2],
+        "png_idat_length_short.png": png_with_short_idat(good_png),
         "random_bytes.png": np.random.default_rng(0).integers(0, 256, 2000, np.uint8).tobytes(),
         "text_file.jpg": b"plain text, not a JPEG\n" * 20,
         "bomb_header_50000x50000.png": bomb_png(BOMB_SIDE, BOMB_SIDE),
@@ -484,7 +497,7 @@ def serve(tiny_workdir, tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["empty_0_bytes.jpg", "random_bytes.png", "text_file.jpg",
                                   "truncated_jpeg_half.jpg", "truncated_png_half.png",
-                                  "bomb_header_50000x50000.png"])
+                                  "png_idat_length_short.png", "bomb_header_50000x50000.png"])
 def test_serving_signature_rejects_undecodable_bytes(name, bad_dir, serve):
     _, signature = serve
     with io.open(_path(bad_dir, name), "rb") as f:

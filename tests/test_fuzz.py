@@ -125,7 +125,7 @@ def test_decode_image_raises_only_invalid_argument(fuzz_files):
     assert outcomes["InvalidArgumentError"] > 0  # the fuzz does reach the error path
 
 
-def test_colorize_file_and_colorize_paths(fuzz_files, model, tmp_path, caplog):
+def test_colorize_file_and_colorize_paths(fuzz_files, model, tmp_path, caplog, capfd):
     caplog.set_level(logging.WARNING)
     # 1. The library function, file by file, timed (hang guard only).
     outcomes, failed_expected, unhandled, slow = collections.Counter(), set(), [], []
@@ -134,19 +134,23 @@ def test_colorize_file_and_colorize_paths(fuzz_files, model, tmp_path, caplog):
         refused = data.check_header(path, MAX_PIXELS)
         dst = str(single_out / (os.path.splitext(os.path.basename(path))[0] + ".png"))
         t0 = time.perf_counter()
+        error = None
         try:
             colorize.colorize_file(model, path, dst)
+        except Exception as e:  # noqa: BLE001  (classified below)
+            error = e
+        elapsed = time.perf_counter() - t0
+        if error is None:
             outcomes["ok"] += 1
-            assert refused is None, path
-        except (UserError, OSError, tf.errors.InvalidArgumentError) as e:
-            outcomes[type(e).__name__ if not isinstance(e, UserError) else "UserError"] += 1
+            assert refused is None, path  # a refused header must never be colourised
+        elif isinstance(error, (UserError, OSError, tf.errors.InvalidArgumentError)):
+            outcomes["UserError" if isinstance(error, UserError) else type(error).__name__] += 1
             failed_expected.add(path)
             if refused:
-                assert isinstance(e, UserError), (path, refused, e)
-        except Exception as e:  # noqa: BLE001  (collected: any other type fails below)
-            unhandled.append((os.path.basename(path), type(e).__name__, str(e)[:200]))
+                assert isinstance(error, UserError), (path, refused, error)
+        else:
+            unhandled.append((os.path.basename(path), type(error).__name__, str(error)[:200]))
             failed_expected.add(path)
-        elapsed = time.perf_counter() - t0
         if elapsed > HANG_GUARD_FILE_S:
             slow.append((os.path.basename(path), round(elapsed, 1)))
     print(f"colorize_file on {len(fuzz_files)} mutated files: {dict(outcomes)}, "
@@ -173,6 +177,7 @@ def test_colorize_file_and_colorize_paths(fuzz_files, model, tmp_path, caplog):
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert all(r.exc_info is None for r in caplog.records)
     assert "Traceback" not in caplog.text
+    assert "Traceback" not in capfd.readouterr().err
     for path in failed:
         naming = [r.getMessage() for r in errors if path in r.getMessage()]
         assert len(naming) == 1 and "\n" not in naming[0], (path, naming)

@@ -147,7 +147,8 @@ flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory und
                      "(TF Serving serves the highest).", lower_bound=1)
 flags.DEFINE_list("formats", ["saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"],
                   "Export: comma-separated formats: saved_model, tflite_fp32, tflite_fp16, "
-                  "tflite_int8.")
+                  "tflite_int8, and fp16_weights (the generator packaged as colorgan/pretrained "
+                  "ships it).")
 flags.DEFINE_integer("calibration_images", 100, "Export: training images used to calibrate the "
                      "int8 TFLite model.", lower_bound=1)
 flags.DEFINE_bool("full_res", False, "Evaluate: colourise each image at its own full size (L at "

@@ -13,6 +13,9 @@ Writes, atomically (temporary name, then rename):
                                 three (int8 quantises inside), S = the render size; each with a
                                 `.tflite.json` sidecar: the model config and a parity report
                                 against the Keras model (ab error in Lab units, latency, size).
+  OUTPUT/generator_fp16.npz, OUTPUT/config.json   (--formats=fp16_weights, not in the default set)
+                                the generator packaged as colorgan/pretrained/ ships it: float16
+                                weights keyed by weight path; load_model(OUTPUT) reads it.
 This is the only module that writes SavedModel/TFLite, so Keras-version quirks stay here.
 """
 
@@ -31,13 +34,15 @@ import numpy as np
 import tensorflow as tf
 
 from colorgan import cli, color, config, data, inference
+from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(config)
 
-FORMATS = ("saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
+DEFAULT_FORMATS = ("saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
+FORMATS = DEFAULT_FORMATS + ("fp16_weights",)
 TFLITE_DIR = "tflite"
 # Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
 # weights round to 11 significant bits; int8 quantises every activation to 256 levels.
@@ -206,7 +211,7 @@ def build_tflite(colorizer: inference.Colorizer, variant: str, size: int, calibr
 
 
 def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
-           formats: tuple[str, ...] = FORMATS, render_size: int = 0, calibration_images: int = 100,
+           formats: tuple[str, ...] = DEFAULT_FORMATS, render_size: int = 0, calibration_images: int = 100,
            parity_images: int = 8, overwrite: bool = False) -> list[str]:
     """Exports `colorizer` (a Keras model) in `formats`; returns the written paths.
 
@@ -224,7 +229,8 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
         raise UserError(f"render size {size} is not a multiple of 2**depth = {colorizer.multiple}")
     tflite = [f for f in formats if f.startswith("tflite")]
     targets = ([os.path.join(output, str(version))] if "saved_model" in formats else []) + [
-        tflite_path(output, version, v) for v in tflite]
+        tflite_path(output, version, v) for v in tflite] + (
+        [os.path.join(output, workdir_lib.PRETRAINED_WEIGHTS)] if "fp16_weights" in formats else [])
     existing = [t for t in targets if os.path.exists(t)]
     if existing and not overwrite:
         raise UserError(f"{', '.join(existing)} exist (use --overwrite or another --version)")
@@ -241,6 +247,8 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
         write_atomic(path, content)
         write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
         written.append(path)
+    if "fp16_weights" in formats:
+        written += workdir_lib.save_weights_fp16(colorizer.generator, colorizer.config, output)
     return written
 
 

@@ -484,3 +484,18 @@ def test_saved_model_stores_each_weight_once(exported, keras_model):
     stored = tf.train.list_variables(os.path.join(exported, "1", "variables", "variables"))
     values = sum(int(np.prod(shape)) for name, shape in stored if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
     assert values == keras_model.generator.count_params()
+
+
+def test_fp16_weights_package_round_trips(tiny_workdir, keras_model, tmp_path):
+    out = tmp_path / "package"
+    written = export.export(keras_model, str(out), formats=("fp16_weights",))
+    assert sorted(os.path.basename(p) for p in written) == ["config.json", "generator_fp16.npz"]
+    packaged = inference.load_model(str(out))
+    assert packaged.config == keras_model.config
+    for a, b in zip(packaged.generator.get_weights(), keras_model.generator.get_weights()):
+        assert a.dtype == np.float32
+        # float16 keeps 11 significant bits: relative error <= 2**-11 (plus subnormal slack).
+        np.testing.assert_allclose(a, b, rtol=2 ** -11, atol=1e-7)
+    l = tf.random.stateless_uniform((1, 32, 48, 1), seed=[5, 6], minval=-1, maxval=1)
+    ab_error = np.abs(packaged.predict_ab(l).numpy() - keras_model.predict_ab(l).numpy()) * 110
+    assert ab_error.max() < 0.1  # Lab units: invisible

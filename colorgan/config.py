@@ -25,9 +25,10 @@ flags.DEFINE_string(
     "recursively), a .tar/.tar.gz/.tgz archive of images (extracted once to --cache_dir), or "
     "'tfds:NAME' (a TFDS dataset already prepared in --tfds_data_dir; nothing is downloaded).")
 flags.DEFINE_enum(
-    "split", "train", ["train", "val", "test"],
-    "Split to train on. A source's own train/val/test folders are used when present; otherwise "
-    "files are assigned by a stable hash of their path using --val_fraction.")
+    "split", "train", ["train", "val", "test", "all"],
+    "Split to train on (evaluate: to score; default test there). A source's own train/val/test "
+    "folders are used when present; otherwise files are assigned by a stable hash of their path "
+    "using --val_fraction. 'all': every image of the source (e.g. a flat evaluation set).")
 flags.DEFINE_enum(
     "val_split", "val", ["val", "test"],
     "Split for the validation scalars and sample grids during training (CIFAR-10 has no 'val': "

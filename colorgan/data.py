@@ -148,6 +148,8 @@ def resolve_root(cfg: DataConfig, split: str) -> tuple[str, bool]:
     """
     source = cfg.data
     if source.startswith("tfds:"):
+        if split == "all":
+            raise DataError("split 'all' is not supported for TFDS sources; pick train, val or test")
         return _export_tfds(source[len("tfds:"):], split, cfg), True
     if source == "samples":
         root = SAMPLES_DIR
@@ -159,6 +161,8 @@ def resolve_root(cfg: DataConfig, split: str) -> tuple[str, bool]:
         raise DataError(f"data source {source!r} is not 'samples', 'tfds:NAME', a folder or a "
                         f".tar/.tar.gz archive")
     has_splits = any(os.path.isdir(os.path.join(root, d)) for d in sum(SPLIT_FOLDERS.values(), ()))
+    if split == "all":
+        return root, True  # every image below the root, whatever its folder
     if not has_splits:
         return root, False
     for folder in SPLIT_FOLDERS[split]:

@@ -371,3 +371,14 @@ def test_tfds_unavailable_dataset_is_a_user_error(tmp_path):
                tfds_data_dir=str(tmp_path / "empty-tfds"))
     with pytest.raises(data.DataError, match="not available locally"):
         data.list_split(cfg, "train")
+
+
+def test_split_all_takes_every_image(tmp_path):
+    write_images(tmp_path / "flat", 5)
+    cfg = _cfg(data=str(tmp_path / "flat"), val_fraction=0.5)
+    _, everything = data.list_split(cfg, "all")
+    _, train = data.list_split(cfg, "train")
+    assert len(everything) == 5 and set(train) < set(everything)
+    write_images(tmp_path / "split" / "train", 2)
+    write_images(tmp_path / "split" / "test", 3, seed=1)
+    assert len(data.list_split(_cfg(data=str(tmp_path / "split")), "all")[1]) == 5

@@ -103,7 +103,12 @@ def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split:
     bar.close()
     means = {s: {name: float(np.mean([r[f"{s}_{name}"] for r in rows])) for name, _ in METRICS}
              for s in SYSTEMS}
-    return {"rows": rows, "means": means,
+    # The dataset's ratio is mean output colourfulness over mean truth colourfulness: a mean of
+    # per-image ratios explodes on nearly gray photos (truth colourfulness ~0).
+    truth = float(np.mean([r["colorfulness_truth"] for r in rows]))
+    for s in SYSTEMS:
+        means[s]["colorfulness_ratio"] = means[s]["colorfulness"] / max(truth, 1e-6)
+    return {"rows": rows, "means": means, "truth_colorfulness": truth,
             "cdf": {s: np.mean(np.concatenate(cdfs[s]), axis=0) for s in SYSTEMS}}
 
 
@@ -187,7 +192,8 @@ def plot_colorfulness(rows: list[dict]) -> bytes:
 def write_report(result: dict, grid: np.ndarray, output: str, identity: dict) -> dict:
     """Writes every report file into `output`; returns the metrics.json content."""
     report = {"means": {"model": result["means"]["model"], "gray_baseline": result["means"]["gray"]},
-              "images": len(result["rows"]), **identity}
+              "truth_colorfulness": result["truth_colorfulness"], "images": len(result["rows"]),
+              **identity}
     write_atomic(os.path.join(output, "metrics.json"), json.dumps(report, indent=2, sort_keys=True) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(result["rows"][0]))

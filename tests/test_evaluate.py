@@ -80,3 +80,14 @@ def test_table_mode_lists_models_and_gray(tiny_workdir, dataset, tmp_path, capsy
 def test_bad_usage_and_missing_data(tiny_workdir, tmp_path):
     assert run_main(evaluate.main, [f"--model={tiny_workdir}", "--data=samples"]) == cli.EXIT_USAGE
     assert _eval(tiny_workdir, tmp_path / "nothing", tmp_path / "o") == cli.EXIT_USER_ERROR
+
+
+def test_colorfulness_ratio_is_a_ratio_of_means(tiny_workdir, dataset, tmp_path):
+    root, _ = dataset
+    out = tmp_path / "report"
+    assert _eval(tiny_workdir, root, out, "--limit=3") == 0
+    report = json.loads((out / "metrics.json").read_text())
+    model = report["means"]["model"]
+    assert model["colorfulness_ratio"] == pytest.approx(model["colorfulness"] / report["truth_colorfulness"])
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    assert report["truth_colorfulness"] == pytest.approx(np.mean([float(r["colorfulness_truth"]) for r in rows]))

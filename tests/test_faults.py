@@ -165,3 +165,21 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     g, _ = workdir_lib.load_generator(workdir)  # ckpt-4 is whole and loads
     assert tf.train.latest_checkpoint(os.path.join(workdir, "ckpt")).endswith("ckpt-4")
     assert all(np.all(np.isfinite(w)) for w in g.get_weights())
+
+
+def test_leftovers_of_a_checkpoint_write_killed_midway_are_ignored(reference, tmp_path):
+    """A kill during manager.save() leaves temp files and data without an updated index file:
+    the resume must use the last complete checkpoint and reproduce the uninterrupted run."""
+    workdir = str(tmp_path / "run")
+    cfg = _config()
+    train.train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=4)), workdir)
+    ckpt_dir = os.path.join(workdir, "ckpt")
+    os.makedirs(os.path.join(ckpt_dir, "ckpt-6_temp", "part-00000-of-00001"))
+    with open(os.path.join(ckpt_dir, "ckpt-6.data-00000-of-00001"), "wb") as f:
+        f.write(b"\0" * 1000)  # half-written data; the index and `checkpoint` file never updated
+    result = train.train(cfg, workdir)
+    assert result.step == STEPS
+    resumed = _last_entry_per_step(workdir)
+    for step in range(5, STEPS + 1):
+        np.testing.assert_allclose(resumed[step]["g_loss"], reference[step]["g_loss"], atol=LOSS_ATOL)
+    assert tf.train.latest_checkpoint(ckpt_dir).endswith(f"ckpt-{STEPS}")

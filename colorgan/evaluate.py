@@ -240,11 +240,11 @@ def main(argv: list[str]) -> int:
         write_report(result, grid, out, identity)
         logging.info("report in %s", out)
         table[spec] = result["means"]["model"]
-        table.setdefault("gray baseline", result["means"]["gray"])
+        gray = result["means"]["gray"]  # the same images for every model
         if not FLAGS.table:
             print(summary_markdown(result["means"], identity["model"]["source"]))
     if FLAGS.table:
-        text = paper_table(table)
+        text = paper_table({**table, "gray baseline": gray})
         write_atomic(os.path.join(FLAGS.output, "table.md"), text)
         print(text)
     return 0

@@ -102,6 +102,7 @@ def handle_errors(main: Callable[[list[str]], int | None]) -> Callable[[list[str
     return wrapped
 
 
-def run(main: Callable[[list[str]], int]) -> None:
-    """Entry point for `python -m colorgan.<verb>` and the console scripts."""
-    app.run(main, flags_parser=parse_flags)
+def run(main: Callable[[list[str]], int], default_argv: Sequence[str] = ()) -> None:
+    """Entry point for `python -m colorgan.<verb>` and the console scripts. `default_argv` goes
+    before the user's arguments (e.g. a verb's recipe), so the user's flags win."""
+    app.run(main, flags_parser=lambda argv: parse_flags([argv[0], *default_argv, *argv[1:]]))

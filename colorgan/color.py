@@ -48,7 +48,8 @@ def _mix(channels: tf.Tensor, matrix) -> tf.Tensor:
     return tf.stack([m[0] * c0 + m[1] * c1 + m[2] * c2 for m in matrix], axis=-1)
 
 
-def _as_float32(x) -> tf.Tensor:
+def as_float32(x) -> tf.Tensor:
+    """A tensor of any float dtype (or array-like) as float32: colour maths always runs in float32."""
     x = tf.convert_to_tensor(x)
     return tf.cast(x, tf.float32) if x.dtype != tf.float32 else x
 
@@ -64,7 +65,7 @@ def rgb_to_lab(rgb) -> tf.Tensor:
       Computed in float32 whatever the input dtype, so bfloat16 callers lose no accuracy here.
     """
     dtype = tf.convert_to_tensor(rgb).dtype
-    rgb = tf.clip_by_value(_as_float32(rgb), 0.0, 1.0)
+    rgb = tf.clip_by_value(as_float32(rgb), 0.0, 1.0)
     # The pow branch gets a clamped argument so neither branch of tf.where can
     # produce NaN/inf gradients (tf.where multiplies the unused branch's gradient by 0).
     linear = tf.where(
@@ -93,7 +94,7 @@ def lab_to_rgb(lab) -> tf.Tensor:
       Tensor [..., 3] of the input's dtype, sRGB in [0, 1]. Gradients are finite everywhere.
     """
     dtype = tf.convert_to_tensor(lab).dtype
-    l, a, b = tf.unstack(_as_float32(lab), axis=-1)
+    l, a, b = tf.unstack(as_float32(lab), axis=-1)
     fy = (l + 16.0) / 116.0
     fx = a / 500.0 + fy
     # skimage clips negative z (very saturated blue-less colours) to 0 before inverting f.

@@ -57,11 +57,6 @@ _DEG = math.pi / 180.0
 _COLORFULNESS_MEAN_WEIGHT = 0.3
 
 
-def _as_float32(x) -> tf.Tensor:
-    x = tf.convert_to_tensor(x)
-    return x if x.dtype == tf.float32 else tf.cast(x, tf.float32)
-
-
 def paper_accuracy(lab_true, lab_pred, threshold=2.0) -> tf.Tensor:
     """Per-image pixel accuracy of Nazeri, Ng & Ebrahimi 2018, as their reference code computes it.
 
@@ -86,7 +81,7 @@ def paper_accuracy(lab_true, lab_pred, threshold=2.0) -> tf.Tensor:
     Returns:
       (N,) float32 in [0, 1]: the fraction of pixels within the tolerance.
     """
-    diff = tf.abs(tf.round(_as_float32(lab_true)) - tf.round(_as_float32(lab_pred)))
+    diff = tf.abs(tf.round(color.as_float32(lab_true)) - tf.round(color.as_float32(lab_pred)))
     tolerance = tf.cast(threshold, tf.float32) * tf.constant(
         [1.0, _PAPER_AB_TOLERANCE_FACTOR, _PAPER_AB_TOLERANCE_FACTOR])
     within = tf.reduce_all(diff <= tolerance, axis=-1)
@@ -102,7 +97,7 @@ def rgb_mae_255(rgb_true, rgb_pred) -> tf.Tensor:
     Returns:
       (N,) float32 in [0, 255].
     """
-    diff = _as_float32(rgb_true) - _as_float32(rgb_pred)
+    diff = color.as_float32(rgb_true) - color.as_float32(rgb_pred)
     return tf.reduce_mean(tf.abs(diff), axis=[1, 2, 3]) * _RGB_8BIT_MAX
 
 
@@ -126,12 +121,12 @@ def paper_mae(lab_true, lab_pred) -> tf.Tensor:
     Returns:
       (N,) float32 in [0, 255].
     """
-    rgb_true = color.lab_to_rgb(_as_float32(lab_true))
-    return rgb_mae_255(rgb_true, color.lab_to_rgb(_as_float32(lab_pred)))
+    rgb_true = color.lab_to_rgb(color.as_float32(lab_true))
+    return rgb_mae_255(rgb_true, color.lab_to_rgb(color.as_float32(lab_pred)))
 
 
 def _ab_distance(ab_true, ab_pred) -> tf.Tensor:
-    diff = _as_float32(ab_true) - _as_float32(ab_pred)
+    diff = color.as_float32(ab_true) - color.as_float32(ab_pred)
     return tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1))
 
 
@@ -191,7 +186,7 @@ def ssim(rgb_true, rgb_pred) -> tf.Tensor:
     Returns:
       (N,) float32 in [-1, 1]; 1 for identical images.
     """
-    return tf.image.ssim(_as_float32(rgb_true), _as_float32(rgb_pred), max_val=1.0,
+    return tf.image.ssim(color.as_float32(rgb_true), color.as_float32(rgb_pred), max_val=1.0,
                          filter_size=_SSIM_FILTER_SIZE, filter_sigma=_SSIM_FILTER_SIGMA,
                          k1=_SSIM_K1, k2=_SSIM_K2)
 
@@ -228,8 +223,8 @@ def ciede2000(lab_true, lab_pred) -> tf.Tensor:
     Returns:
       float32 of shape (...), e.g. (N, H, W); >= 0, 0 for identical colours.
     """
-    l1, a1, b1 = tf.unstack(_as_float32(lab_true), axis=-1)
-    l2, a2, b2 = tf.unstack(_as_float32(lab_pred), axis=-1)
+    l1, a1, b1 = tf.unstack(color.as_float32(lab_true), axis=-1)
+    l2, a2, b2 = tf.unstack(color.as_float32(lab_pred), axis=-1)
     # a' = (1 + G) a, with G from the mean chroma of the pair (eqs. 2-6).
     c_mean = 0.5 * (tf.sqrt(a1 * a1 + b1 * b1) + tf.sqrt(a2 * a2 + b2 * b2))
     scale = 1.0 + 0.5 * (1.0 - _chroma_weight(c_mean))
@@ -285,7 +280,7 @@ def colorfulness(rgb) -> tf.Tensor:
     Returns:
       (N,) float32, >= 0 (in the paper's 0-255 based units).
     """
-    r, g, b = tf.unstack(_as_float32(rgb) * _RGB_8BIT_MAX, axis=-1)
+    r, g, b = tf.unstack(color.as_float32(rgb) * _RGB_8BIT_MAX, axis=-1)
     rg = r - g
     yb = 0.5 * (r + g) - b
     axes = [1, 2]

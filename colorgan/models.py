@@ -13,6 +13,7 @@ import dataclasses
 
 import keras
 from keras import layers
+import tensorflow as tf
 
 from colorgan.config import ModelConfig
 
@@ -40,6 +41,27 @@ def preset(name: str, **overrides) -> ModelConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
     return dataclasses.replace(PRESETS[name], **overrides)
+
+
+@keras.saving.register_keras_serializable(package="colorgan")
+class BilinearUpsample2x(layers.Layer):
+    """x2 bilinear upsampling that works when H and W are unknown at trace time.
+
+    Keras 3.15's UpSampling2D(interpolation="bilinear") fails inside a tf.function traced with
+    unknown spatial dims (full-resolution colourisation relaxes them), so this calls
+    tf.image.resize directly: the same resize, no weights, so checkpoints are unaffected.
+    """
+
+    def call(self, inputs):
+        size = tf.shape(inputs)[1:3] * 2
+        return tf.cast(tf.image.resize(inputs, size, method="bilinear"), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, None if h is None else 2 * h, None if w is None else 2 * w, c)
+
+    def get_config(self):
+        return super().get_config()
 
 
 def _init() -> keras.initializers.Initializer:
@@ -70,7 +92,7 @@ def up_block(x, filters: int, *, name: str, upsample: str, dropout: float = 0.0)
         x = layers.Conv2DTranspose(filters, KERNEL, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=_init(), name=f"{name}_up")(x)
     elif upsample == "resize_conv":
-        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+        x = BilinearUpsample2x(name=f"{name}_resize")(x)
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=_init(),
                           name=f"{name}_up")(x)
     else:

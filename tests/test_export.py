@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import cli, color, colorize, export, inference
+from colorgan import cli, color, colorize, config, export, inference, models
 from conftest import run_main, smooth_color_image
 
 # The colourise CLI rounds (round(x * 255)) while the serving signature truncates
@@ -499,3 +499,17 @@ def test_fp16_weights_package_round_trips(tiny_workdir, keras_model, tmp_path):
     l = tf.random.stateless_uniform((1, 32, 48, 1), seed=[5, 6], minval=-1, maxval=1)
     ab_error = np.abs(packaged.predict_ab(l).numpy() - keras_model.predict_ab(l).numpy()) * 110
     assert ab_error.max() < 0.1  # Lab units: invisible
+
+
+def test_resize_conv_model_exports_and_serves_any_size(tmp_path):
+    cfg = config.Config(model=models.preset("tiny", upsample="resize_conv", output_space="ab"),
+                        data=config.DataConfig(image_size=32, val_fraction=0.0))
+    generator = models.build_generator(cfg.model)
+    colorizer = inference.keras_colorizer(generator, cfg, "resize_conv")
+    out = export.export(colorizer, str(tmp_path), formats=("saved_model", "tflite_fp32"),
+                        calibration_images=4, parity_images=2)
+    signature = tf.saved_model.load(out[0]).signatures["colorize_l"]
+    for h, w in ((32, 48), (56, 16)):
+        l = tf.random.stateless_uniform((1, h, w, 1), seed=[h, w], minval=-1, maxval=1)
+        np.testing.assert_allclose(signature(l=l)["ab"].numpy(),
+                                   generator(l, training=False).numpy(), atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from colorgan import models
 from colorgan.config import ModelConfig
@@ -206,8 +207,7 @@ def test_resize_conv_upsampling():
     g = models.build_generator(cfg)
     for k in range(cfg.num_down, 0, -1):
         resize = g.get_layer(f"dec{k}_resize")
-        assert type(resize) is keras.layers.UpSampling2D
-        assert resize.size == (2, 2) and resize.interpolation == "bilinear"
+        assert type(resize) is models.BilinearUpsample2x  # x2 bilinear, as UpSampling2D (tested below)
         up = g.get_layer(f"dec{k}_up")
         assert type(up) is keras.layers.Conv2D
         assert up.kernel_size == (3, 3) and up.strides == (1, 1) and up.padding == "same"
@@ -386,3 +386,15 @@ def test_dropout_on_first_decoder_blocks(blocks):
 def test_dropout_blocks_beyond_skip_connected_decoder_blocks_rejected():
     with pytest.raises(ValueError, match="dropout_blocks=3"):
         models.preset("tiny", dropout_blocks=3)
+
+
+def test_bilinear_upsample_matches_keras_and_accepts_unknown_sizes():
+    x = np.random.default_rng(0).normal(size=(2, 5, 7, 3)).astype(np.float32)
+    expected = keras.layers.UpSampling2D(2, interpolation="bilinear")(x).numpy()
+    np.testing.assert_array_equal(models.BilinearUpsample2x()(x).numpy(), expected)
+    g = models.build_generator(models.preset("tiny", upsample="resize_conv"))
+    fn = tf.function(lambda l: g(l, training=False), reduce_retracing=True)
+    for h, w in ((32, 48), (40, 24), (64, 64)):  # the relaxed trace has unknown H and W
+        assert fn(tf.zeros((1, h, w, 1))).shape == (1, h, w, 3)
+    clone = keras.Model.from_config(g.get_config())  # the custom layer round-trips its config
+    assert [type(layer).__name__ for layer in clone.layers] == [type(layer).__name__ for layer in g.layers]

@@ -18,6 +18,7 @@ from colorgan import config
 from colorgan.errors import UserError
 
 EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by a signal after saving
 
 
 def _flagfile_lines(path: str) -> list[str]:
@@ -39,18 +40,33 @@ def expand_argv(argv: Sequence[str], _depth: int = 0) -> list[str]:
     if _depth > 10:
         raise app.UsageError("flagfiles/recipes nested more than 10 deep (a cycle?)")
     out: list[str] = []
-    for arg in argv:
-        if arg.startswith("--flagfile="):
-            out += expand_argv(_flagfile_lines(arg.split("=", 1)[1]), _depth + 1)
-        elif arg.startswith("--recipe="):
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        name, eq, value = arg.partition("=")
+        if name in ("--flagfile", "--recipe") and not eq:  # the two-word form: --recipe NAME
+            if not args:
+                raise app.UsageError(f"{name} needs a value")
+            value = args.pop(0)
+        if name == "--flagfile":
+            out += expand_argv(_flagfile_lines(value), _depth + 1)
+        elif name == "--recipe":
             try:
-                path = config.recipe_path(arg.split("=", 1)[1])
+                path = config.recipe_path(value)
             except ValueError as e:
                 raise app.UsageError(str(e)) from e
             out += expand_argv(_flagfile_lines(path), _depth + 1)
         else:
             out.append(arg)
     return out
+
+
+def config_from_flags(flag_values: flags.FlagValues) -> config.Config:
+    """`config.from_flags`, with an inconsistent combination of flags as a usage error (exit 1)."""
+    try:
+        return config.from_flags(flag_values)
+    except ValueError as e:
+        raise app.UsageError(f"invalid flags: {e}") from e
 
 
 def parse_flags(argv: Sequence[str]) -> list[str]:
@@ -90,7 +106,7 @@ def handle_errors(main: Callable[[list[str]], int | None]) -> Callable[[list[str
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
             logging.error("interrupted")
-            return 130
+            return EXIT_INTERRUPTED
         except Exception as e:  # pylint: disable=broad-except
             if flags.FLAGS.is_parsed() and flags.FLAGS.verbose:
                 logging.exception("internal error")

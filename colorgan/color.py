@@ -40,6 +40,7 @@ _LAB_DELTA = 0.2068966
 # Model-space scale: L in [0, 100] -> [-1, 1]; a, b in about [-110, 110] -> [-1, 1].
 L_SCALE = 50.0
 AB_SCALE = 110.0
+UINT8_MAX = 255.0
 
 
 def _mix(channels: tf.Tensor, matrix) -> tf.Tensor:
@@ -138,6 +139,17 @@ def model_to_rgb(l, ab) -> tf.Tensor:
 def rgb_to_gray_l(rgb) -> tf.Tensor:
     """The model input for a photo: its L channel in model space, [..., 1] in [-1, 1]."""
     return rgb_to_model(rgb)[0]
+
+
+def gray_rgb(rgb) -> tf.Tensor:
+    """sRGB [..., 3] -> the same image with its colour removed (its own L*, a* = b* = 0)."""
+    return l_to_gray_rgb(rgb_to_gray_l(rgb))
+
+
+def to_uint8(rgb) -> tf.Tensor:
+    """sRGB in [0, 1] -> uint8, rounded to nearest. The one conversion every output uses, so the
+    CLI, the Python API and the SavedModel agree to the level."""
+    return tf.cast(tf.round(tf.clip_by_value(as_float32(rgb), 0.0, 1.0) * UINT8_MAX), tf.uint8)
 
 
 def l_to_gray_rgb(l) -> tf.Tensor:

@@ -28,7 +28,6 @@ FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(config)
 
 _MAX_16BIT = 65535.0
-_MAX_8BIT = 255.0
 _JPEG_QUALITY = 95
 
 
@@ -67,15 +66,10 @@ def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     elif img.mode == "F":
         rgb = np.repeat(np.clip(np.asarray(img, np.float32), 0, 1)[..., None], 3, -1)
     elif img.mode in ("L", "1"):
-        rgb = np.repeat(np.asarray(img.convert("L"), np.float32)[..., None] / _MAX_8BIT, 3, -1)
+        rgb = np.repeat(np.asarray(img.convert("L"), np.float32)[..., None] / color.UINT8_MAX, 3, -1)
     else:
-        rgb = np.asarray(img.convert("RGB"), np.float32) / _MAX_8BIT
+        rgb = np.asarray(img.convert("RGB"), np.float32) / color.UINT8_MAX
     return rgb, alpha
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """float RGB in [0, 1] -> uint8, rounded."""
-    return np.clip(np.round(rgb * _MAX_8BIT), 0, 255).astype(np.uint8)
 
 
 def encode_image(rgb_u8: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
@@ -111,10 +105,10 @@ def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size
     """Colourises one file into `dst` (atomically); with `compare`, also `<stem>_compare.png`."""
     rgb, alpha = read_image(src, max_pixels)
     out = model.colorize(rgb[None], render_size)[0].numpy()
-    out_u8 = to_uint8(out)
+    out_u8 = color.to_uint8(out).numpy()
     write_atomic(dst, encode_image(out_u8, alpha, fmt))
     if compare:
-        gray_u8 = to_uint8(color.l_to_gray_rgb(color.rgb_to_gray_l(rgb)).numpy())
+        gray_u8 = color.to_uint8(color.gray_rgb(rgb)).numpy()
         side = np.concatenate([gray_u8, out_u8], axis=1)
         write_atomic(os.path.splitext(dst)[0] + "_compare.png", encode_image(side, None, "png"))
 

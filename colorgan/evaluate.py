@@ -73,7 +73,7 @@ def _images(files: list[str], image_size: int, full_res: bool) -> tf.data.Datase
 def _systems(colorizer: inference.Colorizer, rgb: tf.Tensor, render_size: int) -> dict:
     """The model's output and the gray baseline's (ab = 0, the input itself) for a batch."""
     return {"model": colorizer.colorize(rgb, render_size),
-            "gray": color.l_to_gray_rgb(color.rgb_to_gray_l(rgb))}
+            "gray": color.gray_rgb(rgb)}
 
 
 def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str, *,
@@ -130,7 +130,7 @@ def best_worst_grid(colorizer: inference.Colorizer, rows: list[dict], count: int
 def _thumbnail(rgb: tf.Tensor) -> np.ndarray:
     """uint8 (GRID_CELL, GRID_CELL, 3): the central square, resized."""
     square = data.center_crop(rgb, GRID_CELL)
-    return tf.image.convert_image_dtype(square, tf.uint8, saturate=True).numpy()
+    return color.to_uint8(square).numpy()
 
 
 # ------------------------------------------------------------------------------ the report
@@ -194,7 +194,8 @@ def write_report(result: dict, grid: np.ndarray, output: str, identity: dict) ->
     report = {"means": {"model": result["means"]["model"], "gray_baseline": result["means"]["gray"]},
               "truth_colorfulness": result["truth_colorfulness"], "images": len(result["rows"]),
               **identity}
-    write_atomic(os.path.join(output, "metrics.json"), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_atomic(os.path.join(output, "metrics.json"),
+                 json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(result["rows"][0]))
     writer.writeheader()
@@ -220,7 +221,7 @@ def paper_table(rows: dict[str, dict]) -> str:
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
     split = FLAGS.split if FLAGS["split"].present else "test"
-    data_cfg = config.from_flags(FLAGS).data
+    data_cfg = cli.config_from_flags(FLAGS).data
     kwargs = dict(full_res=FLAGS.full_res, render_size=FLAGS.render_size,
                   threshold=FLAGS.accuracy_threshold, limit=FLAGS.limit)
     specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]

@@ -78,7 +78,7 @@ def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> ker
     def colorize_one(encoded):
         rgb = data.decode_image(encoded)[tf.newaxis]
         out = inference.colorize_rgb(predict_ab, rgb, render_size, colorizer.multiple)[0]
-        return tf.io.encode_png(tf.image.convert_image_dtype(out, tf.uint8, saturate=True))
+        return tf.io.encode_png(color.to_uint8(out))
 
     def serve_bytes(image_bytes):
         pngs = tf.map_fn(colorize_one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))

@@ -217,5 +217,5 @@ def colorize_array(image: np.ndarray, model: str | Colorizer = "default",
     if image.ndim != 3 or image.shape[-1] not in (1, 3):
         raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}")
     rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image
-    out = load_model(model).colorize(rgb[None].astype(np.float32) / 255.0, render_size)[0]
-    return tf.image.convert_image_dtype(out, tf.uint8, saturate=True).numpy()
+    out = load_model(model).colorize(rgb[None].astype(np.float32) / color.UINT8_MAX, render_size)[0]
+    return color.to_uint8(out).numpy()

@@ -12,6 +12,9 @@ import tensorflow as tf
 
 from colorgan import color
 
+# PSNR's ceiling: an MSE below 1e-10 (far under one 8-bit level, 1.5e-5) counts as exact.
+PSNR_MAX_DB = 100.0
+
 
 def ab_l1(ab_true: tf.Tensor, ab_pred: tf.Tensor) -> tf.Tensor:
     """Mean absolute a*/b* error per image, in Lab units (not model space).
@@ -28,10 +31,12 @@ def ab_l1(ab_true: tf.Tensor, ab_pred: tf.Tensor) -> tf.Tensor:
 def psnr(rgb_true: tf.Tensor, rgb_pred: tf.Tensor) -> tf.Tensor:
     """Peak signal-to-noise ratio per image on sRGB in [0, 1], in dB: 10 log10(1 / MSE).
 
-    Identical images give +inf. Returns (N,) float32.
+    Capped at PSNR_MAX_DB (identical images would give +inf, and one such image would make a
+    dataset mean infinite). Returns (N,) float32.
     """
     mse = tf.reduce_mean(tf.square(tf.cast(rgb_true, tf.float32) - tf.cast(rgb_pred, tf.float32)),
                          axis=[1, 2, 3])
+    mse = tf.maximum(mse, 10.0 ** (-PSNR_MAX_DB / 10.0))
     return -10.0 * tf.math.log(mse) / tf.math.log(10.0)
 
 

@@ -29,14 +29,15 @@ PANEL = "quickstart.png"
 def comparison_panel(photo: str, models: list[inference.Colorizer]) -> np.ndarray:
     """uint8 (H, (2 + len(models)) * W, 3): the photo as gray | each model's colours | the photo."""
     rgb, _ = colorize.read_image(photo)
-    gray = colorize.to_uint8(color.l_to_gray_rgb(color.rgb_to_gray_l(rgb)).numpy())
-    outputs = [colorize.to_uint8(m.colorize(rgb[None])[0].numpy()) for m in models]
-    return np.concatenate([gray, *outputs, colorize.to_uint8(rgb)], axis=1)
+    columns = [color.gray_rgb(rgb), *(m.colorize(rgb[None])[0] for m in models), rgb]
+    return np.concatenate([color.to_uint8(c).numpy() for c in columns], axis=1)
 
 
-def quickstart(cfg: config.Config, workdir: str, photo: str = SAMPLE) -> str:
-    """Trains (or resumes) the quickstart run and writes the comparison panel; returns its path."""
-    train.train(cfg, workdir)
+def quickstart(cfg: config.Config, workdir: str, photo: str = SAMPLE) -> str | None:
+    """Trains (or resumes) the quickstart run and writes the comparison panel; returns its path,
+    or None if a signal stopped the training (the checkpoint is saved; re-run to finish)."""
+    if train.train(cfg, workdir).interrupted_by:
+        return None
     models = [inference.load_model(workdir)]
     try:
         models.append(inference.load_model("default"))
@@ -50,7 +51,10 @@ def quickstart(cfg: config.Config, workdir: str, photo: str = SAMPLE) -> str:
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("workdir",))
-    print(quickstart(config.from_flags(FLAGS), FLAGS.workdir))
+    panel = quickstart(cli.config_from_flags(FLAGS), FLAGS.workdir)
+    if panel is None:
+        return cli.EXIT_INTERRUPTED
+    print(panel)
     return 0
 
 

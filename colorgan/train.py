@@ -183,7 +183,7 @@ def sample_grid(generator: keras.Model, batch: dict[str, tf.Tensor]) -> tf.Tenso
     truth = color.model_to_rgb(l, batch["ab"][:SAMPLE_IMAGES])
     rows = tf.concat([gray, colorize_batch(generator, l), truth], axis=2)  # (N, H, 3W, 3)
     grid = tf.reshape(rows, [-1, tf.shape(rows)[2], 3])
-    return tf.image.convert_image_dtype(grid, tf.uint8, saturate=True)
+    return color.to_uint8(grid)
 
 
 # ------------------------------------------------------------------------------- the loop
@@ -379,11 +379,7 @@ def _fmt(values: dict[str, float]) -> str:
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("workdir",))
-    try:
-        cfg = config.from_flags(FLAGS)
-    except ValueError as e:
-        raise UserError(f"invalid config: {e}") from e
-    result = train(cfg, FLAGS.workdir)
+    result = train(cli.config_from_flags(FLAGS), FLAGS.workdir)
     if result.interrupted_by:
         return 128 + result.interrupted_by
     logging.info("done: step %d, checkpoints in %s", result.step,

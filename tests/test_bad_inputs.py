@@ -427,9 +427,9 @@ def test_train_cli_invalid_config(tmp_path, caplog, capfd):
     workdir = tmp_path / "run"
     code = run_main(train.main, ["--recipe=tiny", "--image_size=48", "--depth=0",
                                  f"--workdir={workdir}"])
-    assert code == cli.EXIT_USER_ERROR
+    assert code == cli.EXIT_USAGE  # an inconsistent flag combination is a usage error
     (error,) = _errors(caplog)
-    assert error.startswith("invalid config") and "48" in error and "\n" not in error
+    assert error.startswith("usage: invalid flags") and "48" in error and "\n" not in error
     assert not workdir.exists()
     _assert_no_traceback(caplog, capfd)
 

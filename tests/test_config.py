@@ -169,3 +169,11 @@ def test_config_differences(tmp_path):
 def test_non_defaults_lists_only_changed_fields():
     cfg = config.Config(train=config.TrainConfig(steps=5))
     assert config.non_defaults(cfg) == {"steps": 5}
+
+
+def test_two_word_recipe_and_flagfile_forms_are_expanded(tmp_path):
+    flagfile = tmp_path / "x.flags"
+    flagfile.write_text("--recipe=tiny\n--steps=3\n")
+    assert cli.expand_argv(["--recipe", "tiny"]) == cli.expand_argv(["--recipe=tiny"])
+    expanded = cli.expand_argv(["--flagfile", str(flagfile)])
+    assert expanded[-1] == "--steps=3" and "--base_filters=8" in expanded

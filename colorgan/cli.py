@@ -13,6 +13,7 @@ import sys
 from typing import Callable, Sequence
 
 from absl import app, flags, logging
+from absl.testing import flagsaver
 
 from colorgan import config
 from colorgan.errors import UserError
@@ -59,6 +60,18 @@ def expand_argv(argv: Sequence[str], _depth: int = 0) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def config_from_recipe(recipe: str, **overrides) -> config.Config:
+    """The Config a recipe plus flag overrides give, without touching the process's flags
+    (for notebooks and scripts). Raises ValueError for an unknown recipe, flag or bad value."""
+    argv = ["colorgan", f"--recipe={recipe}"] + [f"--{k}={v}" for k, v in overrides.items()]
+    with flagsaver.flagsaver():
+        try:
+            flags.FLAGS(expand_argv(argv))
+        except (flags.Error, app.UsageError) as e:
+            raise ValueError(str(e)) from e
+        return config.from_flags(flags.FLAGS)
 
 
 def config_from_flags(flag_values: flags.FlagValues) -> config.Config:

@@ -23,7 +23,6 @@ import tensorflow as tf
 import tqdm
 
 from colorgan import cli, color, config, data, inference, metrics
-from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
@@ -144,19 +143,26 @@ def summary_markdown(means: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _png(figure) -> bytes:
+def _figure():
+    """A matplotlib Figure on the Agg canvas, without pyplot: no global backend switch, so
+    notebooks keep their inline plots."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+    fig = Figure(figsize=(5, 4))
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _png(fig) -> bytes:
     buf = io.BytesIO()
-    figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
 
 
 def plot_curve(cdf: dict[str, np.ndarray]) -> bytes:
     """The cumulative ab-error curve, model vs gray (Zhang et al. 2016, thresholds 0-150)."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
-
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _figure()
     for system, label in (("model", "model"), ("gray", "gray baseline")):
         curve = cdf[system]
         ax.plot(np.arange(len(curve)), curve, label=f"{label} (AuC {np.mean(curve):.3f})")
@@ -164,18 +170,12 @@ def plot_curve(cdf: dict[str, np.ndarray]) -> bytes:
            xlim=(0, len(cdf["model"]) - 1), ylim=(0, 1.01), title="Cumulative ab error")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    png = _png(fig)
-    plt.close(fig)
-    return png
+    return _png(fig)
 
 
 def plot_colorfulness(rows: list[dict]) -> bytes:
     """Histogram of colourfulness: model outputs vs ground truth (gray is 0 by definition)."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
-
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _figure()
     truth = [r["colorfulness_truth"] for r in rows]
     model = [r["model_colorfulness"] for r in rows]
     bins = np.linspace(0, max(max(truth), max(model), 1.0), 30)
@@ -184,9 +184,7 @@ def plot_colorfulness(rows: list[dict]) -> bytes:
     ax.set(xlabel="colourfulness (Hasler & Süsstrunk 2003)", ylabel="images",
            title="Colourfulness")
     ax.legend()
-    png = _png(fig)
-    plt.close(fig)
-    return png
+    return _png(fig)
 
 
 def write_report(result: dict, grid: np.ndarray, output: str, identity: dict) -> dict:
@@ -217,35 +215,46 @@ def paper_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str, output: str,
+           *, full_res: bool = False, render_size: int = 0, threshold: float = 2.0, limit: int = 0,
+           grid_images: int = 4) -> dict:
+    """Evaluates `colorizer` (and the gray baseline) and writes the whole report to `output`.
+
+    Returns the evaluation result (see `evaluate`) with the metrics.json content under 'report'.
+    """
+    result = evaluate(colorizer, data_cfg, split, full_res=full_res, render_size=render_size,
+                      threshold=threshold, limit=limit)
+    identity = {"model": {"source": colorizer.source, "kind": colorizer.kind,
+                          "config": config.to_dict(colorizer.config)},
+                "data": {"source": data_cfg.data, "split": split},
+                "flags": {"full_res": full_res, "render_size": render_size, "threshold": threshold,
+                          "limit": limit, "grid_images": grid_images}}
+    grid = best_worst_grid(colorizer, result["rows"], grid_images, full_res=full_res,
+                           render_size=render_size)
+    result["report"] = write_report(result, grid, output, identity)
+    logging.info("report in %s", output)
+    return result
+
+
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
     split = FLAGS.split if FLAGS["split"].present else "test"
     data_cfg = cli.config_from_flags(FLAGS).data
-    kwargs = dict(full_res=FLAGS.full_res, render_size=FLAGS.render_size,
-                  threshold=FLAGS.accuracy_threshold, limit=FLAGS.limit)
     specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]
     table = {}
-    for spec in specs:
-        colorizer = inference.load_model(spec, FLAGS.checkpoint_step)
-        result = evaluate(colorizer, data_cfg, split, **kwargs)
-        if not result["rows"]:
-            raise UserError(f"no images in {data_cfg.data} ({split})")
-        identity = {"model": {"source": spec, "kind": colorizer.kind,
-                              "config": config.to_dict(colorizer.config)},
-                    "data": {"source": data_cfg.data, "split": split},
-                    "flags": {**kwargs, "grid_images": FLAGS.grid_images}}
-        out = os.path.join(FLAGS.output, os.path.basename(spec.rstrip("/"))) if FLAGS.table else FLAGS.output
-        grid = best_worst_grid(colorizer, result["rows"], FLAGS.grid_images,
-                               full_res=FLAGS.full_res, render_size=FLAGS.render_size)
-        write_report(result, grid, out, identity)
-        logging.info("report in %s", out)
+    for i, spec in enumerate(specs):
+        out = os.path.join(FLAGS.output, f"{i + 1}_{os.path.basename(spec.rstrip('/'))}") \
+            if FLAGS.table else FLAGS.output
+        result = report(inference.load_model(spec, FLAGS.checkpoint_step), data_cfg, split, out,
+                        full_res=FLAGS.full_res, render_size=FLAGS.render_size,
+                        threshold=FLAGS.accuracy_threshold, limit=FLAGS.limit,
+                        grid_images=FLAGS.grid_images)
         table[spec] = result["means"]["model"]
-        gray = result["means"]["gray"]  # the same images for every model
         if not FLAGS.table:
-            print(summary_markdown(result["means"], identity["model"]["source"]))
+            print(summary_markdown(result["means"], spec))
     if FLAGS.table:
-        text = paper_table({**table, "gray baseline": gray})
+        text = paper_table({**table, "gray baseline": result["means"]["gray"]})
         write_atomic(os.path.join(FLAGS.output, "table.md"), text)
         print(text)
     return 0

@@ -71,9 +71,8 @@ def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> ker
     `saved_model_cli run` and TF Serving then cannot find its variables. We do not call
     `archive.track(generator)`: it saves every weight a second time (Keras 3.15), doubling the size.
     """
-    generator = colorizer.generator
     archive = keras.export.ExportArchive()
-    predict_ab = lambda l: generator(l, training=False)[..., -2:]  # noqa: E731
+    predict_ab = colorizer.predict_ab
 
     def colorize_one(encoded):
         rgb = data.decode_image(encoded)[tf.newaxis]
@@ -128,9 +127,8 @@ def convert_tflite(colorizer: inference.Colorizer, variant: str, size: int,
     """TFLite flatbuffer: l (1, size, size, 1) float32 -> ab (1, size, size, 2) float32."""
     # Through a fixed-shape SavedModel: TFLiteConverter.from_concrete_functions on a Keras 3
     # model silently drops the variables (a 21 KB model that outputs NaN; TF 2.21).
-    generator = colorizer.generator
     archive = keras.export.ExportArchive()
-    archive.add_endpoint("serving_default", lambda l: {"ab": generator(l, training=False)[..., -2:]},
+    archive.add_endpoint("serving_default", lambda l: {"ab": colorizer.predict_ab(l)},
                          input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32, name="l")])
     with tempfile.TemporaryDirectory() as tmp:
         archive.write_out(tmp, verbose=False)

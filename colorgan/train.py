@@ -169,9 +169,10 @@ def validate(generator: keras.Model, dataset: tf.data.Dataset, batches: int) -> 
     """Mean ab L1 (Lab units) and sRGB PSNR (dB) of G on up to `batches` batches."""
     l1, psnr = [], []
     for batch in dataset.take(batches):
-        pred = colorize_batch(generator, batch["l"])
-        l1.append(metrics.ab_l1(batch["ab"], predicted_ab(generator(batch["l"], training=False))))
-        psnr.append(metrics.psnr(color.model_to_rgb(batch["l"], batch["ab"]), pred))
+        ab = predicted_ab(generator(batch["l"], training=False))
+        l1.append(metrics.ab_l1(batch["ab"], ab))
+        psnr.append(metrics.psnr(color.model_to_rgb(batch["l"], batch["ab"]),
+                                 color.model_to_rgb(batch["l"], ab)))
     return {"l1": float(tf.reduce_mean(tf.concat(l1, 0))),
             "psnr": float(tf.reduce_mean(tf.concat(psnr, 0)))}
 
@@ -248,11 +249,13 @@ def train(cfg: Config, workdir: str) -> TrainResult:
     if not restored and tc.init_from:
         _init_generator(state.generator, tc.init_from, cfg.model)
     train_ds = data.make_train_dataset(cfg.data, source.files, tc.seed, start_step=int(state.step))
-    try:
-        val_ds = data.make_eval_dataset(cfg.data, cfg.data.val_split)
-    except data.DataError as e:
-        logging.warning("no validation split (%s): validation scalars skipped", e)
-        val_ds = None
+    val_ds = None
+    if tc.val_every_steps:
+        try:
+            val_ds = data.make_eval_dataset(cfg.data, cfg.data.val_split)
+        except data.DataError as e:
+            raise UserError(f"validation needs images ({e}); pass --val_split, a source with a "
+                            "val folder or --val_fraction > 0, or --val_every_steps=0") from e
     loop = _Loop(state=state, manager=manager, tc=tc, workdir=workdir, val_ds=val_ds,
                  train_step=make_train_step(state, tc, cfg.model.output_space, train_ds.element_spec),
                  sample_batch=next(iter(val_ds if val_ds is not None else train_ds)),
@@ -291,11 +294,13 @@ class _Loop:
                     skipped += 1
                     self._non_finite(step, out)
                 history += self._periodic(step, bar)
+            self._finish(step)
         finally:
             bar.close()
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
-        self._finish(step)
+            for writer in self.writers.values():
+                writer.close()
         if stop.signum:
             logging.warning("stopped by signal %d at step %d; checkpoint saved, re-run to resume",
                             stop.signum, step)

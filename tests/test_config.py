@@ -177,3 +177,15 @@ def test_two_word_recipe_and_flagfile_forms_are_expanded(tmp_path):
     assert cli.expand_argv(["--recipe", "tiny"]) == cli.expand_argv(["--recipe=tiny"])
     expanded = cli.expand_argv(["--flagfile", str(flagfile)])
     assert expanded[-1] == "--steps=3" and "--base_filters=8" in expanded
+
+
+def test_config_from_recipe_applies_overrides_and_leaves_flags_alone():
+    before = flags.FLAGS["steps"].value
+    cfg = cli.config_from_recipe("tiny", steps=9, image_size=64)
+    assert cfg.train.steps == 9 and cfg.model.image_size == cfg.data.image_size == 64
+    assert cfg.model.base_filters == 8  # from the recipe
+    assert flags.FLAGS["steps"].value == before
+    with pytest.raises(ValueError, match="no_such_flag"):
+        cli.config_from_recipe("tiny", no_such_flag=1)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        cli.config_from_recipe("nope")

@@ -74,7 +74,7 @@ def test_table_mode_lists_models_and_gray(tiny_workdir, dataset, tmp_path, capsy
     table = (out / "table.md").read_text()
     assert table.count("\n") == 5  # header, rule, two models, gray baseline
     assert "gray baseline" in table and "second_model" in table
-    assert os.path.isfile(out / "second_model" / "metrics.json")
+    assert os.path.isfile(out / "2_second_model" / "metrics.json")  # numbered: names may repeat
 
 
 def test_bad_usage_and_missing_data(tiny_workdir, tmp_path):

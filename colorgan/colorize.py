@@ -99,6 +99,17 @@ def expand_inputs(inputs: list[str], output_dir: str, fmt: str) -> list[tuple[st
     return [(src, os.path.splitext(dst)[0] + "." + fmt) for src, dst in pairs]
 
 
+def _duplicates(pairs: list[tuple[str, str]]) -> set[str]:
+    """Inputs whose output path an earlier input already takes (a/x.jpg and b/x.jpg, x.jpg and
+    x.png): they are skipped, never silently overwritten."""
+    seen, dup = set(), set()
+    for src, dst in pairs:
+        if dst in seen:
+            dup.add(src)
+        seen.add(dst)
+    return dup
+
+
 def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size: int = 0,
                   fmt: str = "png", compare: bool = False,
                   max_pixels: int = config.DataConfig.max_pixels) -> None:
@@ -122,8 +133,14 @@ def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: st
     if not pairs:
         raise UserError(f"no images found in {' '.join(inputs)}")
     written, failed = [], []
+    duplicates = _duplicates(pairs)
     for src, dst in tqdm.tqdm(pairs, unit="img", disable=None if len(pairs) > 1 else True):
-        if os.path.exists(dst) and not overwrite:
+        if src in duplicates:
+            logging.error("%s: its output %s is taken by another input; skipped", src, dst)
+            failed.append(src)
+            continue
+        compare_dst = os.path.splitext(dst)[0] + "_compare.png"
+        if not overwrite and (os.path.exists(dst) or (compare and os.path.exists(compare_dst))):
             logging.error("%s: %s exists (use --overwrite); skipped", src, dst)
             failed.append(src)
             continue

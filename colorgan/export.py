@@ -97,12 +97,19 @@ def export_saved_model(colorizer: inference.Colorizer, output: str, version: int
     if os.path.exists(final) and not overwrite:
         raise UserError(f"{final} exists (use --overwrite or another --version)")
     tmp = os.path.join(output, f".{version}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    make_export_archive(colorizer, render_size).write_out(tmp, verbose=False)
-    write_atomic(os.path.join(tmp, inference.SAVED_MODEL_CONFIG), _config_json(colorizer, render_size))
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    old = os.path.join(output, f".{version}.old-{os.getpid()}")
+    try:
+        with workdir_lib.writing(f"writing the SavedModel {final}"):
+            shutil.rmtree(tmp, ignore_errors=True)
+            make_export_archive(colorizer, render_size).write_out(tmp, verbose=False)
+            write_atomic(os.path.join(tmp, inference.SAVED_MODEL_CONFIG),
+                         _config_json(colorizer, render_size))
+            if os.path.exists(final):  # swap by renames: a server never sees a half version
+                os.replace(final, old)
+            os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -235,7 +242,12 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     built = {}
     if tflite:
         l_images = calibration_l(colorizer.config.data, size, calibration_images + parity_images)
-        calib, check = l_images[:calibration_images], l_images[-parity_images:]
+        # Parity is judged on images the int8 calibration never saw (when there are enough).
+        check = l_images[:parity_images]
+        calib = l_images[parity_images:] if len(l_images) > parity_images else l_images
+        if len(l_images) < calibration_images + parity_images:
+            logging.warning("only %d images for calibration and parity (asked %d + %d)",
+                            len(l_images), calibration_images, parity_images)
         built = {v: build_tflite(colorizer, v, size, calib, check) for v in tflite}
     written = []
     if "saved_model" in formats:

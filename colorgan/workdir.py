@@ -144,21 +144,20 @@ def precision(policy: str):
         keras.config.set_dtype_policy(previous)
 
 
-def checkpoint_path(workdir: str, step: int = 0) -> str:
-    """The checkpoint prefix for `step` (0 = latest). Raises UserError if there is none."""
+def checkpoint_paths(workdir: str, step: int = 0) -> list[str]:
+    """Checkpoint prefixes to try, newest first (or just `step`'s). Raises UserError if none."""
     ckpt_dir = os.path.join(workdir, CKPT_DIR)
+    state = tf.train.get_checkpoint_state(ckpt_dir)
+    paths = list(state.all_model_checkpoint_paths)[::-1] if state else []
     if step:
-        state = tf.train.get_checkpoint_state(ckpt_dir)
-        paths = list(state.all_model_checkpoint_paths) if state else []
         matches = [p for p in paths if p.endswith(f"ckpt-{step}")]
         if not matches:
             raise UserError(f"no checkpoint for step {step} in {ckpt_dir} "
                             f"(have: {', '.join(os.path.basename(p) for p in paths) or 'none'})")
-        return matches[0]
-    latest = tf.train.latest_checkpoint(ckpt_dir)
-    if latest is None:
+        return matches
+    if not paths:
         raise UserError(f"no checkpoint in {ckpt_dir}")
-    return latest
+    return paths
 
 
 def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
@@ -179,14 +178,18 @@ def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
         raise UserError(f"{spec} is not a training workdir (no {CONFIG_JSON})")
     with precision("float32"):
         generator = models.build_generator(cfg.model)
-    path = checkpoint_path(spec, step)
-    # Restore only the generator (expect_partial: D and the optimizers are not needed here).
-    try:
-        tf.train.Checkpoint(generator=generator).restore(path).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise UserError(f"checkpoint {path} does not match {spec}/{CONFIG_JSON} or is damaged "
-                        f"({str(e).splitlines()[0][:200]})") from e
+    error = None
+    for path in checkpoint_paths(spec, step):  # newest first; a damaged one falls back
+        try:
+            # Restore only the generator (expect_partial: D and the optimizers are not needed).
+            tf.train.Checkpoint(generator=generator).restore(path).expect_partial() \
+                .assert_existing_objects_matched()
+            break
+        except (AssertionError, ValueError, IndexError, OSError, tf.errors.OpError) as e:
+            error = str(e).splitlines()[0][:200]
+            logging.warning("checkpoint %s cannot be restored (%s); trying the previous one", path, error)
+    else:
+        raise UserError(f"no checkpoint in {spec} matches {CONFIG_JSON} or is undamaged ({error})")
     return generator, cfg
 
 

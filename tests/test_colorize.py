@@ -1,6 +1,7 @@
 """The colourise CLI, in-process: inputs, outputs, odd images, failures and exit codes."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -118,3 +119,20 @@ def test_outputs_have_ordinary_permissions(tiny_workdir, tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert os.stat(out / "img000.png").st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_inputs_that_would_share_an_output_are_skipped_not_overwritten(tiny_workdir, tmp_path):
+    write_images(tmp_path / "a", 1)
+    write_images(tmp_path / "b", 1, seed=3)  # also img000.png
+    out = tmp_path / "out"
+    assert _run(tiny_workdir, out, tmp_path / "a" / "img000.png", tmp_path / "b" / "img000.png") \
+        == cli.EXIT_USER_ERROR
+    assert os.listdir(out) == ["img000.png"]  # the first input's result, kept
+
+
+def test_latest_checkpoint_damaged_falls_back_for_inference(tiny_workdir, tmp_path):
+    damaged = tmp_path / "run"
+    shutil.copytree(tiny_workdir, damaged)
+    data_file = damaged / "ckpt" / "ckpt-6.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:100])
+    assert _run(str(damaged), tmp_path / "out", colorize.data.SAMPLES_DIR + "/chelsea.jpg") == 0

@@ -132,15 +132,18 @@ flags.DEFINE_string("init_from", "", "Start a new workdir from another's generat
                     "training workdir, or 'default' (the shipped model).")
 
 # ------------------------------------------------------------ verb I/O flags
-flags.DEFINE_string("workdir", None, "train: run directory (config, checkpoints, TensorBoard, "
-                    "samples). Re-running with the same workdir resumes.")
-flags.DEFINE_string("model", "default", "Model to use: a training workdir (latest checkpoint), "
-                    "or 'default' (the shipped model).")
+flags.DEFINE_string("workdir", None, "train/quickstart: run directory (config, checkpoints, "
+                    "TensorBoard, samples). Re-running with the same workdir resumes.")
+flags.DEFINE_string("model", "default", "colorize/export/evaluate: the model: a training workdir "
+                    "(latest checkpoint, or --checkpoint_step), an exported SavedModel (version "
+                    "dir or TF Serving base dir), a .tflite file, a packaged fp16 model dir, or "
+                    "'default' (the shipped reference model).")
 flags.DEFINE_integer("checkpoint_step", 0, "With a workdir --model: the checkpoint step to load "
                      "(0 = latest).", lower_bound=0)
 flags.DEFINE_string("output", None, "Output directory.")
-flags.DEFINE_integer("render_size", 0, "Colourise: the short side (px) the model sees; colour is "
-                     "upsampled to full size. 0 = the model's training size.", lower_bound=0)
+flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate: the short side (px) the model "
+                     "sees; colour is upsampled to full size. 0 = the model's training size.",
+                     lower_bound=0)
 flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise: output format (PNG is lossless; "
                   "JPEG drops alpha).")
 flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
@@ -162,10 +165,11 @@ flags.DEFINE_bool("table", False, "Evaluate: --model is a comma-separated list; 
 flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all).", lower_bound=0)
 flags.DEFINE_integer("grid_images", 4, "Evaluate: best and worst images shown in grid.png.",
                      lower_bound=1)
-flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
+flags.DEFINE_bool("overwrite", False, "colorize/export: replace existing output files (evaluate "
+                  "always rewrites its report directory).")
 flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors.")
 flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "
-                    "works from any directory. Flags given on the command line win.")
+                    "works from any directory. Flags after it override it.")
 
 # Fields that a resumed run may change: run length, logging and local paths.
 RESUMABLE_FIELDS = frozenset({

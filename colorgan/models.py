@@ -107,7 +107,7 @@ def up_block(x, filters: int, *, name: str, upsample: str, dropout: float = 0.0)
 def build_generator(cfg: ModelConfig) -> keras.Model:
     """The U-Net generator G: `l` (N, H, W, 1) in [-1, 1] -> colour (N, H, W, C) in [-1, 1].
 
-    With d = cfg.num_down and f_i = encoder__disc_filters(cfg, i), at training size S:
+    With d = cfg.num_down and f_i = encoder_filters(cfg, i), at training size S:
 
         l (S, 1) -> enc1 (S/2, f1) -> enc2 (S/4, f2) -> ... -> enc_d (S/2^d, f_d)   [bottleneck]
         dec_d:  up(enc_d) (S/2^(d-1), f_(d-1)) ++ enc_(d-1)

@@ -18,166 +18,6 @@ from absl import flags
 
 CONFIGS_DIR = os.path.join(os.path.dirname(__file__), "configs")
 
-# ---------------------------------------------------------------- data flags
-flags.DEFINE_string(
-    "data", "samples",
-    "Image source: 'samples' (the bundled photos), a folder of JPEG/PNG images (searched "
-    "recursively), a .tar/.tar.gz/.tgz archive of images (extracted once to --cache_dir), or "
-    "'tfds:NAME' (a TFDS dataset already prepared in --tfds_data_dir; nothing is downloaded).")
-flags.DEFINE_enum(
-    "split", "train", ["train", "val", "test", "all"],
-    "Split to train on (evaluate: to score; default test there). A source's own train/val/test "
-    "folders are used when present; otherwise files are assigned by a stable hash of their path "
-    "using --val_fraction. 'all': every image of the source (e.g. a flat evaluation set).")
-flags.DEFINE_enum(
-    "val_split", "val", ["val", "test"],
-    "Split for the validation scalars and sample grids during training (CIFAR-10 has no 'val': "
-    "its recipes use 'test', as the paper reports on it).")
-flags.DEFINE_float(
-    "val_fraction", 0.1,
-    "For sources without split folders: fraction of files (by path hash) held out as both 'val' "
-    "and 'test'. 0 keeps everything in 'train'. Range [0, 1).", lower_bound=0.0, upper_bound=0.99)
-flags.DEFINE_integer("image_size", 32, "Training crop size in pixels (square); a multiple of "
-                     "2**depth.", lower_bound=8)
-flags.DEFINE_integer("batch_size", 16, "Images per training step.", lower_bound=1)
-flags.DEFINE_float(
-    "crop_min", 0.8,
-    "Training augmentation: random square crops cover this fraction of the short side up to "
-    "all of it, then are resized to --image_size. 1.0 = no crop jitter. Range (0, 1].",
-    lower_bound=0.05, upper_bound=1.0)
-flags.DEFINE_bool("flip", True, "Training augmentation: random horizontal flips.")
-flags.DEFINE_float(
-    "min_chroma", 0.5,
-    "Training drops images whose mean chroma sqrt(a*^2 + b*^2) is below this (Lab units): "
-    "grayscale photos teach nothing about colour (gray JPEGs score < 0.25; colour photos rarely "
-    "< 1). 0 keeps every image.", lower_bound=0.0)
-flags.DEFINE_integer(
-    "max_pixels", 120_000_000,
-    "Refuse images whose header claims more pixels than this (decompression bombs), before "
-    "decoding. 120 MP is a 1200-dpi scan of an 8x10-inch print.", lower_bound=1)
-flags.DEFINE_string(
-    "cache_dir", "",
-    "Where archives are extracted and TFDS datasets exported to (default: $COLORGAN_CACHE or "
-    "~/.cache/colorgan). Never inside the repository.")
-flags.DEFINE_string("tfds_data_dir", "", "TFDS data_dir for 'tfds:NAME' sources (default: TFDS's).")
-
-# --------------------------------------------------------------- model flags
-flags.DEFINE_integer("base_filters", 64, "Channels of the first U-Net encoder block; doubled "
-                     "per block up to --max_filters (the seed: 64).", lower_bound=1)
-flags.DEFINE_integer("max_filters", 512, "Cap on U-Net and discriminator channels (pix2pix: 512).",
-                     lower_bound=1)
-flags.DEFINE_integer(
-    "depth", 0,
-    "Number of stride-2 encoder blocks. 0 = down to a 1x1 bottleneck, log2(--image_size), as in "
-    "the paper (5 at 32 px, 8 at 256 px).", lower_bound=0)
-flags.DEFINE_enum(
-    "output_space", "lab", ["lab", "ab"],
-    "Generator output: 'lab' (3 channels, the seed's choice; inference still keeps the input's "
-    "own L) or 'ab' (2 channels: capacity only where it is needed).")
-flags.DEFINE_enum(
-    "upsample", "transpose", ["transpose", "resize_conv"],
-    "Decoder upsampling: 'transpose' (4x4 stride-2 transposed conv, the seed) or 'resize_conv' "
-    "(bilinear x2 then 3x3 conv: no checkerboard artefacts).")
-flags.DEFINE_integer("dropout_blocks", 0, "Dropout after the first N decoder blocks (pix2pix: 3).",
-                     lower_bound=0)
-flags.DEFINE_float("dropout_rate", 0.5, "Dropout rate for --dropout_blocks.", lower_bound=0.0,
-                   upper_bound=0.95)
-flags.DEFINE_enum(
-    "discriminator", "dcgan", ["dcgan", "patch"],
-    "'dcgan': stride-2 convs down to 4x4 then one logit per image (the seed); 'patch': "
-    "pix2pix's PatchGAN, one logit per overlapping patch.")
-flags.DEFINE_integer("disc_filters", 64, "Channels of the discriminator's first conv.", lower_bound=1)
-
-# ------------------------------------------------------------ training flags
-flags.DEFINE_enum("mode", "unet", ["unet", "gan"],
-                  "'unet': the baseline, pixel loss only; 'gan': conditional GAN, adversarial "
-                  "loss plus --pixel_weight x pixel loss.")
-flags.DEFINE_integer("steps", 1000, "Total training steps (a re-run with more steps continues).",
-                     lower_bound=0)
-flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate of the generator.", lower_bound=0.0)
-flags.DEFINE_float("d_learning_rate", 2e-4, "Adam learning rate of the discriminator (the "
-                   "paper's code: G's / 10).", lower_bound=0.0)
-flags.DEFINE_float("beta1", 0.5, "Adam beta_1 for both networks (DCGAN: 0.5; paper's code: 0).",
-                   lower_bound=0.0, upper_bound=0.999)
-flags.DEFINE_float("beta2", 0.999, "Adam beta_2 for both networks.", lower_bound=0.0,
-                   upper_bound=0.9999)
-flags.DEFINE_integer("g_steps_per_d_step", 1, "GAN: generator updates per discriminator update "
-                     "(the paper's code: 2).", lower_bound=1)
-flags.DEFINE_enum("pixel_loss", "l2", ["l1", "l2"],
-                  "Pixel loss to the ground truth: 'l2' (mean squared error, the seed's baseline) "
-                  "or 'l1' (pix2pix and the paper's GAN).")
-flags.DEFINE_float("pixel_weight", 100.0, "GAN: weight of the pixel loss against the adversarial "
-                   "loss (lambda = 100 in pix2pix and Nazeri et al. 2018).", lower_bound=0.0)
-flags.DEFINE_float("label_smoothing", 0.0, "GAN: one-sided label smoothing; real targets become "
-                   "1 - this (the paper's code: 0.1).", lower_bound=0.0, upper_bound=0.5)
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "bfloat16"],
-                  "Compute dtype. 'bfloat16' (Keras mixed_bfloat16) is 1.15-1.6x faster on this "
-                  "CPU; variables and losses stay float32.")
-flags.DEFINE_enum("nonfinite", "stop", ["stop", "skip"],
-                  "On a NaN/inf loss: 'stop' with a clear error (nothing of that step is applied or "
-                  "saved), or 'skip' the batch and go on (counted in the log).")
-flags.DEFINE_integer("seed", 0, "Seed for weights, data order and augmentation.")
-flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower; used by the tests "
-                  "that compare resumed and uninterrupted runs).")
-flags.DEFINE_integer("log_every_steps", 50, "Steps between scalar summaries and log lines.",
-                     lower_bound=1)
-flags.DEFINE_integer("ckpt_every_steps", 500, "Steps between checkpoints (also saved at the end "
-                     "and on SIGINT/SIGTERM).", lower_bound=1)
-flags.DEFINE_integer("sample_every_steps", 500, "Steps between PNG sample grids.", lower_bound=1)
-flags.DEFINE_integer("val_every_steps", 500, "Steps between validation passes (0 = never).",
-                     lower_bound=0)
-flags.DEFINE_integer("val_batches", 4, "Batches per validation pass.", lower_bound=1)
-flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in workdir/ckpt.", lower_bound=1)
-flags.DEFINE_string("init_from", "", "Start a new workdir from another's generator weights: a "
-                    "training workdir, or 'default' (the shipped model).")
-
-# ------------------------------------------------------------ verb I/O flags
-flags.DEFINE_string("workdir", None, "train/quickstart: run directory (config, checkpoints, "
-                    "TensorBoard, samples). Re-running with the same workdir resumes.")
-flags.DEFINE_string("model", "default", "colorize/export/evaluate: the model: a training workdir "
-                    "(latest checkpoint, or --checkpoint_step), an exported SavedModel (version "
-                    "dir or TF Serving base dir), a .tflite file, a packaged fp16 model dir, or "
-                    "'default' (the shipped reference model).")
-flags.DEFINE_integer("checkpoint_step", 0, "With a workdir --model: the checkpoint step to load "
-                     "(0 = latest).", lower_bound=0)
-flags.DEFINE_string("output", None, "Output directory.")
-flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate: the short side (px) the model "
-                     "sees; colour is upsampled to full size. 0 = the model's training size.",
-                     lower_bound=0)
-flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise: output format (PNG is lossless; "
-                  "JPEG drops alpha).")
-flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
-flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "
-                     "(TF Serving serves the highest).", lower_bound=1)
-flags.DEFINE_list("formats", ["saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"],
-                  "Export: comma-separated formats: saved_model, tflite_fp32, tflite_fp16, "
-                  "tflite_int8, and fp16_weights (the generator packaged as colorgan/pretrained "
-                  "ships it).")
-flags.DEFINE_integer("calibration_images", 100, "Export: training images used to calibrate the "
-                     "int8 TFLite model.", lower_bound=1)
-flags.DEFINE_bool("full_res", False, "Evaluate: colourise each image at its own full size (L at "
-                  "full resolution, colour rendered at --render_size); default: centre-crop to "
-                  "the model's training size.")
-flags.DEFINE_float("accuracy_threshold", 2.0, "Evaluate: t of the paper's accuracy (a pixel counts "
-                   "when |dL| <= t and |da|, |db| <= 2.2 t).", lower_bound=0.0)
-flags.DEFINE_bool("table", False, "Evaluate: --model is a comma-separated list; print the paper's "
-                  "CIFAR-10 table (MAE, accuracy per model, and the gray baseline).")
-flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all).", lower_bound=0)
-flags.DEFINE_integer("grid_images", 4, "Evaluate: best and worst images shown in grid.png.",
-                     lower_bound=1)
-flags.DEFINE_bool("overwrite", False, "colorize/export: replace existing output files (evaluate "
-                  "always rewrites its report directory).")
-flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors.")
-flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "
-                    "works from any directory. Flags after it override it.")
-
-# Fields that a resumed run may change: run length, logging and local paths.
-RESUMABLE_FIELDS = frozenset({
-    "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
-    "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
-    "max_pixels", "nonfinite",
-})
-
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
@@ -260,6 +100,194 @@ class TrainConfig:
     val_batches: int = 4
     keep_checkpoints: int = 3
     init_from: str = ""
+
+
+# Every flag's default is its dataclass field's default: one place for each value.
+_DEFAULTS = {f.name: f.default for cls in (DataConfig, ModelConfig, TrainConfig)
+             for f in dataclasses.fields(cls)}
+
+# ---------------------------------------------------------------- data flags
+flags.DEFINE_string(
+    "data", _DEFAULTS["data"],
+    "Image source: 'samples' (the bundled photos), a folder of JPEG/PNG images (searched "
+    "recursively), a .tar/.tar.gz/.tgz archive of images (extracted once to --cache_dir), or "
+    "'tfds:NAME' (a TFDS dataset already prepared in --tfds_data_dir; nothing is downloaded).")
+flags.DEFINE_enum(
+    "split", _DEFAULTS["split"], ["train", "val", "test", "all"],
+    "Split to train on (evaluate: to score; default test there). A source's own train/val/test "
+    "folders are used when present; otherwise files are assigned by a stable hash of their path "
+    "using --val_fraction. 'all': every image of the source (e.g. a flat evaluation set).")
+flags.DEFINE_enum(
+    "val_split", _DEFAULTS["val_split"], ["val", "test"],
+    "Split for the validation scalars and sample grids during training (CIFAR-10 has no 'val': "
+    "its recipes use 'test', as the paper reports on it).")
+flags.DEFINE_float(
+    "val_fraction", _DEFAULTS["val_fraction"],
+    "For sources without split folders: fraction of files (by path hash) held out as both 'val' "
+    "and 'test'. 0 keeps everything in 'train'. Range [0, 1).", lower_bound=0.0, upper_bound=0.99)
+flags.DEFINE_integer("image_size", _DEFAULTS["image_size"],
+                     "Training crop size in pixels (square); a multiple of "
+                     "2**depth.", lower_bound=8)
+flags.DEFINE_integer("batch_size", _DEFAULTS["batch_size"],
+                     "Images per training step.", lower_bound=1)
+flags.DEFINE_float(
+    "crop_min", _DEFAULTS["crop_min"],
+    "Training augmentation: random square crops cover this fraction of the short side up to "
+    "all of it, then are resized to --image_size. 1.0 = no crop jitter. Range (0, 1].",
+    lower_bound=0.05, upper_bound=1.0)
+flags.DEFINE_bool("flip", _DEFAULTS["flip"], "Training augmentation: random horizontal flips.")
+flags.DEFINE_float(
+    "min_chroma", _DEFAULTS["min_chroma"],
+    "Training drops images whose mean chroma sqrt(a*^2 + b*^2) is below this (Lab units): "
+    "grayscale photos teach nothing about colour (gray JPEGs score < 0.25; colour photos rarely "
+    "< 1). 0 keeps every image.", lower_bound=0.0)
+flags.DEFINE_integer(
+    "max_pixels", _DEFAULTS["max_pixels"],
+    "Refuse images whose header claims more pixels than this (decompression bombs), before "
+    "decoding. 120 MP is a 1200-dpi scan of an 8x10-inch print.", lower_bound=1)
+flags.DEFINE_string(
+    "cache_dir", _DEFAULTS["cache_dir"],
+    "Where archives are extracted and TFDS datasets exported to (default: $COLORGAN_CACHE or "
+    "~/.cache/colorgan). Never inside the repository.")
+flags.DEFINE_string("tfds_data_dir", _DEFAULTS["tfds_data_dir"],
+                    "TFDS data_dir for 'tfds:NAME' sources (default: TFDS's).")
+
+# --------------------------------------------------------------- model flags
+flags.DEFINE_integer("base_filters", _DEFAULTS["base_filters"],
+                     "Channels of the first U-Net encoder block; doubled "
+                     "per block up to --max_filters (the seed: 64).", lower_bound=1)
+flags.DEFINE_integer("max_filters", _DEFAULTS["max_filters"],
+                     "Cap on U-Net and discriminator channels (pix2pix: 512).",
+                     lower_bound=1)
+flags.DEFINE_integer(
+    "depth", _DEFAULTS["depth"],
+    "Number of stride-2 encoder blocks. 0 = down to a 1x1 bottleneck, log2(--image_size), as in "
+    "the paper (5 at 32 px, 8 at 256 px).", lower_bound=0)
+flags.DEFINE_enum(
+    "output_space", _DEFAULTS["output_space"], ["lab", "ab"],
+    "Generator output: 'lab' (3 channels, the seed's choice; inference still keeps the input's "
+    "own L) or 'ab' (2 channels: capacity only where it is needed).")
+flags.DEFINE_enum(
+    "upsample", _DEFAULTS["upsample"], ["transpose", "resize_conv"],
+    "Decoder upsampling: 'transpose' (4x4 stride-2 transposed conv, the seed) or 'resize_conv' "
+    "(bilinear x2 then 3x3 conv: no checkerboard artefacts).")
+flags.DEFINE_integer("dropout_blocks", _DEFAULTS["dropout_blocks"],
+                     "Dropout after the first N decoder blocks (pix2pix: 3).",
+                     lower_bound=0)
+flags.DEFINE_float("dropout_rate", _DEFAULTS["dropout_rate"],
+                   "Dropout rate for --dropout_blocks.", lower_bound=0.0,
+                   upper_bound=0.95)
+flags.DEFINE_enum(
+    "discriminator", _DEFAULTS["discriminator"], ["dcgan", "patch"],
+    "'dcgan': stride-2 convs down to 4x4 then one logit per image (the seed); 'patch': "
+    "pix2pix's PatchGAN, one logit per overlapping patch.")
+flags.DEFINE_integer("disc_filters", _DEFAULTS["disc_filters"],
+                     "Channels of the discriminator's first conv.", lower_bound=1)
+
+# ------------------------------------------------------------ training flags
+flags.DEFINE_enum("mode", _DEFAULTS["mode"], ["unet", "gan"],
+                  "'unet': the baseline, pixel loss only; 'gan': conditional GAN, adversarial "
+                  "loss plus --pixel_weight x pixel loss.")
+flags.DEFINE_integer("steps", _DEFAULTS["steps"],
+                     "Total training steps (a re-run with more steps continues).",
+                     lower_bound=0)
+flags.DEFINE_float("learning_rate", _DEFAULTS["learning_rate"],
+                   "Adam learning rate of the generator.", lower_bound=0.0)
+flags.DEFINE_float("d_learning_rate", _DEFAULTS["d_learning_rate"],
+                   "Adam learning rate of the discriminator (the "
+                   "paper's code: G's / 10).", lower_bound=0.0)
+flags.DEFINE_float("beta1", _DEFAULTS["beta1"],
+                   "Adam beta_1 for both networks (DCGAN: 0.5; paper's code: 0).",
+                   lower_bound=0.0, upper_bound=0.999)
+flags.DEFINE_float("beta2", _DEFAULTS["beta2"], "Adam beta_2 for both networks.", lower_bound=0.0,
+                   upper_bound=0.9999)
+flags.DEFINE_integer("g_steps_per_d_step", _DEFAULTS["g_steps_per_d_step"],
+                     "GAN: generator updates per discriminator update "
+                     "(the paper's code: 2).", lower_bound=1)
+flags.DEFINE_enum("pixel_loss", _DEFAULTS["pixel_loss"], ["l1", "l2"],
+                  "Pixel loss to the ground truth: 'l2' (mean squared error, the seed's baseline) "
+                  "or 'l1' (pix2pix and the paper's GAN).")
+flags.DEFINE_float("pixel_weight", _DEFAULTS["pixel_weight"],
+                   "GAN: weight of the pixel loss against the adversarial "
+                   "loss (lambda = 100 in pix2pix and Nazeri et al. 2018).", lower_bound=0.0)
+flags.DEFINE_float("label_smoothing", _DEFAULTS["label_smoothing"],
+                   "GAN: one-sided label smoothing; real targets become "
+                   "1 - this (the paper's code: 0.1).", lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_enum("mixed_precision", _DEFAULTS["mixed_precision"], ["float32", "bfloat16"],
+                  "Compute dtype. 'bfloat16' (Keras mixed_bfloat16) is 1.15-1.6x faster on this "
+                  "CPU; variables and losses stay float32.")
+flags.DEFINE_enum("nonfinite", _DEFAULTS["nonfinite"], ["stop", "skip"],
+                  "On a NaN/inf loss: 'stop' with a clear error (nothing of that step is applied or "
+                  "saved), or 'skip' the batch and go on (counted in the log).")
+flags.DEFINE_integer("seed", _DEFAULTS["seed"], "Seed for weights, data order and augmentation.")
+flags.DEFINE_bool("deterministic", _DEFAULTS["deterministic"],
+                  "Enable TF op determinism (slower; used by the tests "
+                  "that compare resumed and uninterrupted runs).")
+flags.DEFINE_integer("log_every_steps", _DEFAULTS["log_every_steps"],
+                     "Steps between scalar summaries and log lines.",
+                     lower_bound=1)
+flags.DEFINE_integer("ckpt_every_steps", _DEFAULTS["ckpt_every_steps"],
+                     "Steps between checkpoints (also saved at the end "
+                     "and on SIGINT/SIGTERM).", lower_bound=1)
+flags.DEFINE_integer("sample_every_steps", _DEFAULTS["sample_every_steps"],
+                     "Steps between PNG sample grids.", lower_bound=1)
+flags.DEFINE_integer("val_every_steps", _DEFAULTS["val_every_steps"],
+                     "Steps between validation passes (0 = never).",
+                     lower_bound=0)
+flags.DEFINE_integer("val_batches", _DEFAULTS["val_batches"],
+                     "Batches per validation pass.", lower_bound=1)
+flags.DEFINE_integer("keep_checkpoints", _DEFAULTS["keep_checkpoints"],
+                     "Checkpoints kept in workdir/ckpt.", lower_bound=1)
+flags.DEFINE_string("init_from", _DEFAULTS["init_from"],
+                    "Start a new workdir from another's generator weights: a "
+                    "training workdir, or 'default' (the shipped model).")
+
+# ------------------------------------------------------------ verb I/O flags
+flags.DEFINE_string("workdir", None, "train/quickstart: run directory (config, checkpoints, "
+                    "TensorBoard, samples). Re-running with the same workdir resumes.")
+flags.DEFINE_string("model", "default", "colorize/export/evaluate: the model: a training workdir "
+                    "(latest checkpoint, or --checkpoint_step), an exported SavedModel (version "
+                    "dir or TF Serving base dir), a .tflite file, a packaged fp16 model dir, or "
+                    "'default' (the shipped reference model).")
+flags.DEFINE_integer("checkpoint_step", 0, "With a workdir --model: the checkpoint step to load "
+                     "(0 = latest).", lower_bound=0)
+flags.DEFINE_string("output", None, "Output directory.")
+flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate: the short side (px) the model "
+                     "sees; colour is upsampled to full size. 0 = the model's training size.",
+                     lower_bound=0)
+flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise: output format (PNG is lossless; "
+                  "JPEG drops alpha).")
+flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
+flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "
+                     "(TF Serving serves the highest).", lower_bound=1)
+flags.DEFINE_list("formats", ["saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"],
+                  "Export: comma-separated formats: saved_model, tflite_fp32, tflite_fp16, "
+                  "tflite_int8, and fp16_weights (the generator packaged as colorgan/pretrained "
+                  "ships it).")
+flags.DEFINE_integer("calibration_images", 100, "Export: training images used to calibrate the "
+                     "int8 TFLite model.", lower_bound=1)
+flags.DEFINE_bool("full_res", False, "Evaluate: colourise each image at its own full size (L at "
+                  "full resolution, colour rendered at --render_size); default: centre-crop to "
+                  "the model's training size.")
+flags.DEFINE_float("accuracy_threshold", 2.0, "Evaluate: t of the paper's accuracy (a pixel counts "
+                   "when |dL| <= t and |da|, |db| <= 2.2 t).", lower_bound=0.0)
+flags.DEFINE_bool("table", False, "Evaluate: --model is a comma-separated list; print the paper's "
+                  "CIFAR-10 table (MAE, accuracy per model, and the gray baseline).")
+flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all).", lower_bound=0)
+flags.DEFINE_integer("grid_images", 4, "Evaluate: best and worst images shown in grid.png.",
+                     lower_bound=1)
+flags.DEFINE_bool("overwrite", False, "colorize/export: replace existing output files (evaluate "
+                  "always rewrites its report directory).")
+flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors.")
+flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "
+                    "works from any directory. Flags after it override it.")
+
+# Fields that a resumed run may change: run length, logging and local paths.
+RESUMABLE_FIELDS = frozenset({
+    "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
+    "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
+    "max_pixels", "nonfinite",
+})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Loading a model for inference (Keras checkpoint, SavedModel or TFLite), and the
 full-resolution colourisation path.
 
-The pixel path, used by the CLI and the Python API alike (and the SavedModel export later):
+The pixel path, shared by the colourise CLI, the Python API and the exported SavedModel:
 take L from the input at its original size; resize L so its short side is the render size and
 both sides are multiples of 2**depth; predict ab; upsample ab bilinearly back to the original
 size; combine with the original L; Lab -> sRGB. A 3-channel (Lab) model's predicted L is never

@@ -429,7 +429,8 @@ def test_load_generator_restores_the_checkpointed_weights(tiny_workdir, tiny_con
         workdir_lib.load_generator(tiny_workdir, step=4)
 
 
-def test_load_default_generator_is_a_user_error():
+def test_missing_shipped_model_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(workdir_lib, "PRETRAINED_DIR", str(tmp_path))  # an install without it
     with pytest.raises(UserError, match="no reference model"):
         workdir_lib.load_generator("default")
 

@@ -29,9 +29,15 @@ RGB_FROM_XYZ = (
 # D65 reference white, 2-degree observer (skimage's default illuminant).
 D65_WHITE = (0.95047, 1.0, 1.08883)
 
-# sRGB transfer function thresholds (IEC 61966-2-1).
+# sRGB transfer function (IEC 61966-2-1): linear segment below the thresholds, else
+# ((c + A) / (1 + A)) ** GAMMA and its inverse.
 _SRGB_LINEAR_IN = 0.04045
 _SRGB_LINEAR_OUT = 0.0031308
+_SRGB_A = 0.055
+_SRGB_GAMMA = 2.4
+_SRGB_SLOPE = 12.92
+# CIE L*a*b* from f(X), f(Y), f(Z): L = 116 f(Y) - 16, a = 500 (f(X) - f(Y)), b = 200 (f(Y) - f(Z)).
+_L_MUL, _L_OFFSET, _A_MUL, _B_MUL = 116.0, 16.0, 500.0, 200.0
 # CIE f(t) thresholds: (6/29)^3 and 6/29, with skimage's rounded constants.
 _LAB_EPSILON = 0.008856
 _LAB_KAPPA = 7.787
@@ -71,17 +77,18 @@ def rgb_to_lab(rgb) -> tf.Tensor:
     # produce NaN/inf gradients (tf.where multiplies the unused branch's gradient by 0).
     linear = tf.where(
         rgb > _SRGB_LINEAR_IN,
-        tf.pow((tf.maximum(rgb, _SRGB_LINEAR_IN) + 0.055) / 1.055, 2.4),
-        rgb / 12.92,
+        tf.pow((tf.maximum(rgb, _SRGB_LINEAR_IN) + _SRGB_A) / (1.0 + _SRGB_A),
+               _SRGB_GAMMA),
+        rgb / _SRGB_SLOPE,
     )
     xyz = _mix(linear, XYZ_FROM_RGB) / tf.constant(D65_WHITE)
     f = tf.where(
         xyz > _LAB_EPSILON,
         tf.pow(tf.maximum(xyz, _LAB_EPSILON), 1.0 / 3.0),
-        _LAB_KAPPA * xyz + 16.0 / 116.0,
+        _LAB_KAPPA * xyz + _L_OFFSET / _L_MUL,
     )
     fx, fy, fz = tf.unstack(f, axis=-1)
-    lab = tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+    lab = tf.stack([_L_MUL * fy - _L_OFFSET, _A_MUL * (fx - fy), _B_MUL * (fy - fz)], axis=-1)
     return tf.cast(lab, dtype)
 
 
@@ -96,17 +103,18 @@ def lab_to_rgb(lab) -> tf.Tensor:
     """
     dtype = tf.convert_to_tensor(lab).dtype
     l, a, b = tf.unstack(as_float32(lab), axis=-1)
-    fy = (l + 16.0) / 116.0
-    fx = a / 500.0 + fy
+    fy = (l + _L_OFFSET) / _L_MUL
+    fx = a / _A_MUL + fy
     # skimage clips negative z (very saturated blue-less colours) to 0 before inverting f.
-    fz = tf.maximum(fy - b / 200.0, 0.0)
+    fz = tf.maximum(fy - b / _B_MUL, 0.0)
     f = tf.stack([fx, fy, fz], axis=-1)
-    xyz = tf.where(f > _LAB_DELTA, tf.pow(f, 3.0), (f - 16.0 / 116.0) / _LAB_KAPPA)
+    xyz = tf.where(f > _LAB_DELTA, tf.pow(f, 3.0), (f - _L_OFFSET / _L_MUL) / _LAB_KAPPA)
     linear = _mix(xyz * tf.constant(D65_WHITE), RGB_FROM_XYZ)
     rgb = tf.where(
         linear > _SRGB_LINEAR_OUT,
-        1.055 * tf.pow(tf.maximum(linear, _SRGB_LINEAR_OUT), 1.0 / 2.4) - 0.055,
-        linear * 12.92,
+        (1.0 + _SRGB_A) * tf.pow(tf.maximum(linear, _SRGB_LINEAR_OUT), 1.0 / _SRGB_GAMMA)
+        - _SRGB_A,
+        linear * _SRGB_SLOPE,
     )
     return tf.cast(tf.clip_by_value(rgb, 0.0, 1.0), dtype)
 

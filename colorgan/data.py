@@ -38,7 +38,9 @@ SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation", "valid"), "te
 TFDS_SPLITS = {"train": ("train",), "val": ("validation", "test"), "test": ("test",)}
 # The chroma scan looks at a small copy of each image: mean chroma barely depends on size.
 _SCAN_SIZE = 64
-_SCAN_MAX_ASPECT = 8
+# The longest side any small working copy of an image may have, in multiples of its short side
+# (the chroma scan here; the model's render size in inference): a 1x10000 strip stays bounded.
+MAX_ASPECT = 8
 
 
 class DataError(UserError, ValueError):
@@ -212,10 +214,10 @@ def mean_chroma(rgb: tf.Tensor) -> tf.Tensor:
 
 
 def _scan_view(rgb: tf.Tensor, size: int) -> tf.Tensor:
-    """A small copy for the chroma scan: short side `size`, long side at most 8 * size (a
+    """A small copy for the chroma scan: short side `size`, long side at most MAX_ASPECT * size (a
     1x10000 strip must not become 64x640000)."""
     shape = tf.cast(tf.shape(rgb)[:2], tf.float32)
-    scale = tf.minimum(size / tf.reduce_min(shape), _SCAN_MAX_ASPECT * size / tf.reduce_max(shape))
+    scale = tf.minimum(size / tf.reduce_min(shape), MAX_ASPECT * size / tf.reduce_max(shape))
     new = tf.maximum(tf.cast(tf.math.ceil(shape * scale), tf.int32), 1)
     return tf.image.resize(rgb, new, antialias=True)
 

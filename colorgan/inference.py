@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, workdir
+from colorgan import color, data, workdir
 from colorgan import config as config_lib
 from colorgan.config import Config
 from colorgan.errors import UserError
@@ -33,7 +33,7 @@ BYTES_SIGNATURE = "serving_default"
 
 # The model never sees a side longer than this many render sizes: a 1x10000 strip would otherwise
 # become 32x320000 pixels. Only the model's view is squeezed; the output keeps the input's shape.
-MAX_RENDER_ASPECT = 8
+MAX_RENDER_ASPECT = data.MAX_ASPECT
 
 
 def render_hw(hw: tf.Tensor, render_size: int, multiple: int) -> tf.Tensor:

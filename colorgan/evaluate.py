@@ -35,13 +35,26 @@ METRICS = (("accuracy", True), ("paper_mae", False), ("mae_rgb255", False), ("ab
            ("colorfulness", None), ("colorfulness_ratio", None))
 GRID_CELL = 128  # px, the side of each thumbnail in grid.png
 EVAL_BATCH = 64  # centre-cropped images scored per step
+_MIN_COLORFULNESS = 1e-6  # denominator floor for colourfulness ratios (a fully gray truth)
 
 
 @tf.function(reduce_retracing=True)
-def score(rgb_true: tf.Tensor, rgb_pred: tf.Tensor, threshold: float) -> dict[str, tf.Tensor]:
-    """All per-image metrics of a prediction (N, H, W, 3) against the truth, sRGB in [0, 1]."""
-    lab_true, lab_pred = color.rgb_to_lab(rgb_true), color.rgb_to_lab(rgb_pred)
+def score(rgb_true: tf.Tensor, predictions: dict[str, tf.Tensor], threshold: float) -> dict:
+    """Per-image metrics of each prediction (N, H, W, 3) against the truth, sRGB in [0, 1].
+
+    Returns {'colorfulness_truth': (N,), system: {metric: (N,), 'cdf': (N, 151)}}; the truth's
+    Lab and colourfulness are computed once for all systems.
+    """
+    lab_true = color.rgb_to_lab(rgb_true)
     cf_true = metrics.colorfulness(rgb_true)
+    out = {"colorfulness_truth": cf_true}
+    for system, rgb_pred in predictions.items():
+        out[system] = _score_one(rgb_true, lab_true, cf_true, rgb_pred, threshold)
+    return out
+
+
+def _score_one(rgb_true, lab_true, cf_true, rgb_pred, threshold) -> dict[str, tf.Tensor]:
+    lab_pred = color.rgb_to_lab(rgb_pred)
     cf_pred = metrics.colorfulness(rgb_pred)
     return {
         "accuracy": metrics.paper_accuracy(lab_true, lab_pred, threshold),
@@ -53,8 +66,7 @@ def score(rgb_true: tf.Tensor, rgb_pred: tf.Tensor, threshold: float) -> dict[st
         "ssim": metrics.ssim(rgb_true, rgb_pred),
         "ciede2000": metrics.mean_ciede2000(lab_true, lab_pred),
         "colorfulness": cf_pred,
-        "colorfulness_ratio": cf_pred / tf.maximum(cf_true, 1e-6),
-        "colorfulness_truth": cf_true,
+        "colorfulness_ratio": cf_pred / tf.maximum(cf_true, _MIN_COLORFULNESS),
         "cdf": metrics.ab_error_cdf(lab_true[..., 1:], lab_pred[..., 1:]),
     }
 
@@ -90,12 +102,13 @@ def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split:
     for rgb, paths in _images(files, colorizer.train_size, full_res):
         batch_rows = [{"path": p.decode(), "height": int(rgb.shape[1]), "width": int(rgb.shape[2])}
                       for p in paths.numpy()]
-        for system, pred in _systems(colorizer, rgb, render_size).items():
-            scores = {k: v.numpy() for k, v in score(rgb, pred, threshold).items()}
+        scored = score(rgb, _systems(colorizer, rgb, render_size), threshold)
+        for i, row in enumerate(batch_rows):
+            row["colorfulness_truth"] = float(scored["colorfulness_truth"][i])
+        for system in SYSTEMS:
+            scores = {k: v.numpy() for k, v in scored[system].items()}
             cdfs[system].append(scores.pop("cdf"))
-            truth_cf = scores.pop("colorfulness_truth")
             for i, row in enumerate(batch_rows):
-                row["colorfulness_truth"] = float(truth_cf[i])
                 row.update({f"{system}_{k}": float(v[i]) for k, v in scores.items()})
         rows += batch_rows
         bar.update(len(batch_rows))
@@ -106,7 +119,7 @@ def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split:
     # per-image ratios explodes on nearly gray photos (truth colourfulness ~0).
     truth = float(np.mean([r["colorfulness_truth"] for r in rows]))
     for s in SYSTEMS:
-        means[s]["colorfulness_ratio"] = means[s]["colorfulness"] / max(truth, 1e-6)
+        means[s]["colorfulness_ratio"] = means[s]["colorfulness"] / max(truth, _MIN_COLORFULNESS)
     return {"rows": rows, "means": means, "truth_colorfulness": truth,
             "cdf": {s: np.mean(np.concatenate(cdfs[s]), axis=0) for s in SYSTEMS}}
 

@@ -241,7 +241,7 @@ def train(cfg: Config, workdir: str) -> TrainResult:
         state = build_state(cfg.model, tc)
     manager = tf.train.CheckpointManager(state.checkpoint, os.path.join(workdir, workdir_lib.CKPT_DIR),
                                          max_to_keep=tc.keep_checkpoints)
-    restored = workdir_lib.restore_latest(state.checkpoint, manager)
+    restored = workdir_lib.restore_newest(state.checkpoint, manager.checkpoints[::-1])
     if restored:
         logging.info("resumed from %s (step %d)", restored, int(state.step))
     elif resumed:

@@ -112,24 +112,30 @@ def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> str:
         return manager.save(checkpoint_number=step)
 
 
-def restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager) -> str | None:
-    """Restores the newest checkpoint that loads completely, warning about any it skips.
+def restore_newest(checkpoint: tf.train.Checkpoint, paths: list[str], *,
+                   partial: bool = False) -> str | None:
+    """Restores the first of `paths` (newest first) that loads, warning about any it skips.
 
-    Returns its path, or None if the workdir has no checkpoint. Raises UserError if none loads
-    (corrupt files, or a checkpoint of another architecture).
+    `partial`: restore only what `checkpoint` tracks (e.g. the generator alone) and require those
+    objects to match; otherwise everything in the file must be consumed. Returns the path used,
+    or None for no paths. Raises UserError if none loads (corrupt files, another architecture).
     """
     error = None
-    for path in reversed(manager.checkpoints):
+    for path in paths:
         try:
-            checkpoint.restore(path).assert_consumed()
+            status = checkpoint.restore(path)
+            if partial:
+                status.expect_partial().assert_existing_objects_matched()
+            else:
+                status.assert_consumed()
             return path
         except (tf.errors.OpError, AssertionError, ValueError, IndexError, OSError) as e:
             # IndexError: TF's checkpoint reader on a truncated data file ("Read less bytes").
             error = str(e).splitlines()[0][:300]
             logging.warning("checkpoint %s cannot be restored (%s); trying the previous one", path, error)
-    if manager.checkpoints:
-        raise UserError(f"none of the {len(manager.checkpoints)} checkpoints in {manager.directory} "
-                        f"can be restored (last error: {error})")
+    if paths:
+        raise UserError(f"none of the {len(paths)} checkpoints in {os.path.dirname(paths[0])} "
+                        f"can be restored (does it match its {CONFIG_JSON}? last error: {error})")
     return None
 
 
@@ -178,18 +184,8 @@ def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
         raise UserError(f"{spec} is not a training workdir (no {CONFIG_JSON})")
     with precision("float32"):
         generator = models.build_generator(cfg.model)
-    error = None
-    for path in checkpoint_paths(spec, step):  # newest first; a damaged one falls back
-        try:
-            # Restore only the generator (expect_partial: D and the optimizers are not needed).
-            tf.train.Checkpoint(generator=generator).restore(path).expect_partial() \
-                .assert_existing_objects_matched()
-            break
-        except (AssertionError, ValueError, IndexError, OSError, tf.errors.OpError) as e:
-            error = str(e).splitlines()[0][:200]
-            logging.warning("checkpoint %s cannot be restored (%s); trying the previous one", path, error)
-    else:
-        raise UserError(f"no checkpoint in {spec} matches {CONFIG_JSON} or is undamaged ({error})")
+    restore_newest(tf.train.Checkpoint(generator=generator), checkpoint_paths(spec, step),
+                   partial=True)
     return generator, cfg
 
 

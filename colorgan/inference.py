@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, workdir
+from colorgan import color, data, models, workdir
 from colorgan import config as config_lib
 from colorgan.config import Config
 from colorgan.errors import UserError
@@ -102,7 +102,7 @@ class Colorizer:
 
 def keras_colorizer(generator: keras.Model, cfg: Config, source: str) -> Colorizer:
     """Wraps a Keras generator (inference mode; a Lab model's predicted L is dropped)."""
-    return Colorizer(predict_ab=lambda l: generator(l, training=False)[..., -2:], config=cfg,
+    return Colorizer(predict_ab=lambda l: models.predict_ab(generator, l), config=cfg,
                      source=source, kind="keras", generator=generator)
 
 

@@ -137,6 +137,12 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
     return keras.Model(l_in, out, name="generator")
 
 
+def predict_ab(generator: keras.Model, l) -> tf.Tensor:
+    """Inference: model-space `l` (N, H, W, 1) -> `ab` (N, H, W, 2). A Lab generator's predicted
+    L (its first channel) is dropped: colourised outputs always keep the input's own L."""
+    return generator(l, training=False)[..., -2:]
+
+
 def build_discriminator(cfg: ModelConfig) -> keras.Model:
     """The conditional discriminator D: (`l`, colour) -> logits (the seed's sigmoid is in the loss).
 

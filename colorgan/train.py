@@ -58,11 +58,6 @@ def target_color(batch: dict[str, tf.Tensor], output_space: str) -> tf.Tensor:
     return tf.concat([batch["l"], batch["ab"]], -1) if output_space == "lab" else batch["ab"]
 
 
-def predicted_ab(prediction: tf.Tensor) -> tf.Tensor:
-    """The ab channels of a generator output (the last two, for both output spaces)."""
-    return prediction[..., -2:]
-
-
 # --------------------------------------------------------------------------------- the state
 @dataclasses.dataclass
 class TrainState:
@@ -162,14 +157,14 @@ def make_train_step(state: TrainState, train_cfg: TrainConfig, output_space: str
 # ------------------------------------------------------------------ validation and samples
 def colorize_batch(generator: keras.Model, l: tf.Tensor) -> tf.Tensor:
     """sRGB (N, H, W, 3) from model-space `l`: the input's own L with G's ab (inference path)."""
-    return color.model_to_rgb(l, predicted_ab(generator(l, training=False)))
+    return color.model_to_rgb(l, models.predict_ab(generator, l))
 
 
 def validate(generator: keras.Model, dataset: tf.data.Dataset, batches: int) -> dict[str, float]:
     """Mean ab L1 (Lab units) and sRGB PSNR (dB) of G on up to `batches` batches."""
     l1, psnr = [], []
     for batch in dataset.take(batches):
-        ab = predicted_ab(generator(batch["l"], training=False))
+        ab = models.predict_ab(generator, batch["l"])
         l1.append(metrics.ab_l1(batch["ab"], ab))
         psnr.append(metrics.psnr(color.model_to_rgb(batch["l"], batch["ab"]),
                                  color.model_to_rgb(batch["l"], ab)))

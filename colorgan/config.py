@@ -60,6 +60,12 @@ class ModelConfig:
             raise ValueError(f"dropout_blocks={self.dropout_blocks} exceeds the "
                              f"{self.num_down - 1} skip-connected decoder blocks")
 
+    def generator_config(self) -> "ModelConfig":
+        """This config with the discriminator fields at their defaults: what G's weights depend on."""
+        defaults = ModelConfig()
+        return dataclasses.replace(self, discriminator=defaults.discriminator,
+                                   disc_filters=defaults.disc_filters)
+
     @property
     def num_down(self) -> int:
         """Encoder blocks: `depth`, or down to a 1x1 bottleneck when depth is 0."""
@@ -100,6 +106,8 @@ class TrainConfig:
     val_batches: int = 4
     keep_checkpoints: int = 3
     init_from: str = ""
+    strategy: str = "default"
+    tpu: str = ""
 
 
 # Every flag's default is its dataclass field's default: one place for each value.
@@ -241,6 +249,15 @@ flags.DEFINE_integer("keep_checkpoints", _DEFAULTS["keep_checkpoints"],
 flags.DEFINE_string("init_from", _DEFAULTS["init_from"],
                     "Start a new workdir from another's generator weights: a "
                     "training workdir, or 'default' (the shipped model).")
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")  # colorgan/distribute.py
+flags.DEFINE_enum(
+    "strategy", _DEFAULTS["strategy"], list(STRATEGIES),
+    "tf.distribute strategy (see colorgan/distribute.py and BUILD.md): 'default' (one device), "
+    "'mirrored' (this machine's GPUs, or its logical CPUs), 'multiworker' (the cluster in "
+    "TF_CONFIG; run the same command on every worker), 'tpu' (--tpu). --batch_size is the global "
+    "batch. Checkpoints restore under any strategy, so it may change when resuming.")
+flags.DEFINE_string("tpu", _DEFAULTS["tpu"], "--strategy=tpu: the TPU's name or grpc:// address "
+                    "(empty on a Cloud TPU VM).")
 
 # ------------------------------------------------------------ verb I/O flags
 flags.DEFINE_string("workdir", None, "train/quickstart: run directory (config, checkpoints, "
@@ -286,7 +303,7 @@ flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 
 RESUMABLE_FIELDS = frozenset({
     "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
     "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
-    "max_pixels", "nonfinite",
+    "max_pixels", "nonfinite", "strategy", "tpu",
 })
 
 

@@ -366,12 +366,17 @@ def _epoch_files(files: tf.Tensor, seed: int, epoch: tf.Tensor) -> tf.data.Datas
 
 
 def make_train_dataset(cfg: DataConfig, files: tuple[str, ...] | list[str], seed: int,
-                       start_step: int = 0) -> tf.data.Dataset:
+                       start_step: int = 0, *, shard: tuple[int, int] = (0, 1),
+                       batch_size: int | None = None) -> tf.data.Dataset:
     """Infinite batches of augmented training examples, starting at `start_step`.
 
-    Batch k of a run is a pure function of (files, seed, k): the file order is a stateless
+    Global batch k of a run is a pure function of (files, seed, k): the file order is a stateless
     permutation per epoch and augmentation is keyed on (seed, element index). Resuming at step k
     skips k * batch_size *names*; nothing is decoded twice.
+
+    Distributed input (`shard` = (index, count) of this input pipeline, `batch_size` = the
+    per-replica batch): each pipeline decodes only every count-th example from `index`, so
+    the examples of global batch k, over all replicas, are the same ones whatever the strategy.
     """
     file_t = tf.constant(list(files))
     n = len(files)
@@ -385,10 +390,10 @@ def make_train_dataset(cfg: DataConfig, files: tuple[str, ...] | list[str], seed
 
     ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(
         lambda epoch: _epoch_files(file_t, seed, epoch))
-    ds = ds.skip(offset)
+    ds = ds.skip(offset).shard(shard[1], shard[0])
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # drop_remainder: static batch shapes, so the train step traces once.
-    return ds.batch(cfg.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size or cfg.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def make_eval_dataset(cfg: DataConfig, split: str = "val",

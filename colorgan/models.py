@@ -78,16 +78,21 @@ def _disc_filters(cfg: ModelConfig, block: int) -> int:
     return min(cfg.disc_filters * 2 ** block, cfg.max_filters)
 
 
-def down_block(x, filters: int, *, name: str, strides: int = 2):
-    """4x4 conv (stride 2 halves H and W) -> BatchNorm -> LeakyReLU(0.2)."""
+def down_block(x, filters: int, *, name: str, strides: int = 2, sync: bool = False):
+    """4x4 conv (stride 2 halves H and W) -> BatchNorm -> LeakyReLU(0.2).
+
+    `sync`: BatchNorm statistics over the global batch of all replicas (tf.distribute), so a
+    replica's small share of the batch trains the same model as the whole batch on one device."""
     x = layers.Conv2D(filters, KERNEL, strides=strides, padding="same", use_bias=False,
                       kernel_initializer=_init(), name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    x = layers.BatchNormalization(synchronized=sync, name=f"{name}_norm")(x)
     return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_act")(x)
 
 
-def up_block(x, filters: int, *, name: str, upsample: str, dropout: float = 0.0):
-    """x2 upsampling (4x4 stride-2 transposed conv, or bilinear + 3x3 conv) -> BN -> ReLU [-> Dropout]."""
+def up_block(x, filters: int, *, name: str, upsample: str, dropout: float = 0.0,
+             sync: bool = False):
+    """x2 upsampling (4x4 stride-2 transposed conv, or bilinear + 3x3 conv) -> BN -> ReLU [-> Dropout].
+    `sync` as in down_block."""
     if upsample == "transpose":
         x = layers.Conv2DTranspose(filters, KERNEL, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=_init(), name=f"{name}_up")(x)
@@ -97,14 +102,14 @@ def up_block(x, filters: int, *, name: str, upsample: str, dropout: float = 0.0)
                           name=f"{name}_up")(x)
     else:
         raise ValueError(f"unknown upsample {upsample!r}; valid: transpose, resize_conv")
-    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    x = layers.BatchNormalization(synchronized=sync, name=f"{name}_norm")(x)
     x = layers.ReLU(name=f"{name}_act")(x)
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
 
 
-def build_generator(cfg: ModelConfig) -> keras.Model:
+def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.Model:
     """The U-Net generator G: `l` (N, H, W, 1) in [-1, 1] -> colour (N, H, W, C) in [-1, 1].
 
     With d = cfg.num_down and f_i = encoder_filters(cfg, i), at training size S:
@@ -117,18 +122,20 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
         out:    1x1 conv -> tanh (S, C)         C = 3 (Lab, the seed) or 2 (ab)
 
     The model is fully convolutional: H and W may be any multiple of 2^d. The first
-    `cfg.dropout_blocks` decoder blocks (from the bottleneck) apply dropout.
+    `cfg.dropout_blocks` decoder blocks (from the bottleneck) apply dropout. `sync_batchnorm`:
+    cross-replica BatchNorm for multi-replica training (no effect on weights or inference).
     """
     l_in = keras.Input(shape=(None, None, 1), name="l")
     skips = []
     x = l_in
     for i in range(1, cfg.num_down + 1):
-        x = down_block(x, encoder_filters(cfg, i), name=f"enc{i}")
+        x = down_block(x, encoder_filters(cfg, i), name=f"enc{i}", sync=sync_batchnorm)
         skips.append(x)  # enc_i: (S/2^i, f_i)
     for i in range(cfg.num_down, 0, -1):
         filters = encoder_filters(cfg, i - 1) if i > 1 else cfg.base_filters
         dropout = cfg.dropout_rate if cfg.num_down - i < cfg.dropout_blocks else 0.0
-        x = up_block(x, filters, name=f"dec{i}", upsample=cfg.upsample, dropout=dropout)
+        x = up_block(x, filters, name=f"dec{i}", upsample=cfg.upsample, dropout=dropout,
+                     sync=sync_batchnorm)
         mirror = skips[i - 2] if i > 1 else l_in  # (S/2^(i-1), ...)
         x = layers.Concatenate(name=f"dec{i}_concat")([x, mirror])
     x = layers.Conv2D(cfg.output_channels, 1, kernel_initializer=_init(), name="out_conv")(x)
@@ -143,7 +150,7 @@ def predict_ab(generator: keras.Model, l) -> tf.Tensor:
     return generator(l, training=False)[..., -2:]
 
 
-def build_discriminator(cfg: ModelConfig) -> keras.Model:
+def build_discriminator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.Model:
     """The conditional discriminator D: (`l`, colour) -> logits (the seed's sigmoid is in the loss).
 
     Inputs: `l` (N, S, S, 1) and `color` (N, S, S, C), concatenated on channels (the colour image,
@@ -151,6 +158,7 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
     blocks with doubling channels, then
       - 'dcgan' (the seed): halve down to 4x4, one conv over the remaining map -> (N, 1);
       - 'patch' (pix2pix PatchGAN): 3 stride-2 blocks, a stride-1 block, a 4x4 conv -> (N, S/8, S/8, 1).
+    `sync_batchnorm` as in build_generator.
     """
     size = cfg.image_size
     l_in = keras.Input(shape=(size, size, 1), name="l")
@@ -159,7 +167,7 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
     if cfg.discriminator == "dcgan":
         i = 0
         while size > DCGAN_FINAL_SIZE and size % 2 == 0:
-            x = down_block(x, _disc_filters(cfg, i), name=f"disc{i + 1}")
+            x = down_block(x, _disc_filters(cfg, i), name=f"disc{i + 1}", sync=sync_batchnorm)
             size //= 2
             i += 1
         x = layers.Conv2D(1, size, padding="valid", kernel_initializer=_init(),
@@ -168,10 +176,12 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
     elif cfg.discriminator == "patch":
         blocks = 0
         while blocks < PATCH_DOWN_BLOCKS and size % 2 == 0 and size > 2:
-            x = down_block(x, _disc_filters(cfg, blocks), name=f"disc{blocks + 1}")
+            x = down_block(x, _disc_filters(cfg, blocks), name=f"disc{blocks + 1}",
+                           sync=sync_batchnorm)
             size //= 2
             blocks += 1
-        x = down_block(x, _disc_filters(cfg, blocks), name=f"disc{blocks + 1}", strides=1)
+        x = down_block(x, _disc_filters(cfg, blocks), name=f"disc{blocks + 1}", strides=1,
+                       sync=sync_batchnorm)
         x = layers.Conv2D(1, KERNEL, padding="same", kernel_initializer=_init(),
                           name="disc_logit")(x)  # (N, S/8, S/8, 1)
     else:

@@ -50,8 +50,10 @@ def read_config(workdir: str) -> Config | None:
         return config_lib.from_dict(json.load(f))
 
 
-def prepare(workdir: str, cfg: Config) -> bool:
+def prepare(workdir: str, cfg: Config, *, write: bool = True) -> bool:
     """Creates or re-opens a workdir for `cfg`. Returns True if it already held a run.
+
+    `write=False` (a non-chief worker of a cluster) only checks the config.
 
     Raises:
       UserError: the workdir was written by a config that differs in more than run length,
@@ -63,6 +65,8 @@ def prepare(workdir: str, cfg: Config) -> bool:
         if diffs:
             raise UserError(f"{workdir} was created with a different config ({'; '.join(diffs)}); "
                             "use a new --workdir (with --init_from to start from its weights)")
+    if not write:
+        return old is not None
     # Writing the config first doubles as the check that the workdir is writable at all.
     with writing(f"preparing the workdir {workdir}"):
         for sub in (CKPT_DIR, TB_TRAIN, TB_VAL, SAMPLES_DIR):

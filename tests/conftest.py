@@ -14,7 +14,12 @@ from PIL import Image
 # Keep TF quiet and deterministic-ish on 2 cores before it is imported by the package.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorgan import cli, config  # noqa: E402  (after the environment is set)
+from colorgan import cli, config, distribute  # noqa: E402  (after the environment is set)
+
+# Two logical CPU devices, so --strategy=mirrored runs 2 replicas in-process (test_distribute).
+# Must happen before TF initialises its devices; single-device code is unaffected (it runs on
+# the first).
+distribute.split_cpu(2)
 
 FLAGS = flags.FLAGS
 

@@ -134,7 +134,7 @@ def _non_default_config(tmp_path) -> config.Config:
                                  d_learning_rate=1.0 / 3.0e4, beta1=0.0, pixel_loss="l1",
                                  pixel_weight=10.0, label_smoothing=0.1,
                                  mixed_precision="bfloat16", seed=42, deterministic=True,
-                                 init_from="default"))
+                                 init_from="default", strategy="mirrored", tpu="grpc://x:8470"))
 
 
 def test_to_flagfile_parses_back_to_same_config(tmp_path):

@@ -463,3 +463,17 @@ def test_bfloat16_training_is_finite_and_restores_policy(tiny_config, tmp_path):
     # Its checkpoint loads back as a float32 generator.
     g, _ = workdir_lib.load_generator(str(tmp_path / "bf16"))
     assert g.get_layer("enc1_conv").compute_dtype == "float32"
+
+
+def test_init_from_copies_the_generator_whatever_the_discriminator(tiny_workdir, tiny_config,
+                                                                   tmp_path):
+    # The NoGAN schedule: a pixel-loss U-Net run, then a GAN with its own D starts from its G.
+    cfg = with_changes(tiny_config, model=dict(discriminator="patch", disc_filters=4),
+                       train=dict(mode="gan", steps=0, init_from=tiny_workdir))
+    result = train.train(cfg, str(tmp_path / "gan"))
+    source, _ = workdir_lib.load_generator(tiny_workdir)
+    for a, b in zip(source.get_weights(), result.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other = with_changes(cfg, model=dict(base_filters=tiny_config.model.base_filters * 2))
+    with pytest.raises(UserError, match="different generator config"):
+        train.train(other, str(tmp_path / "wider"))

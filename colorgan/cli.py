@@ -64,9 +64,12 @@ def expand_argv(argv: Sequence[str], _depth: int = 0) -> list[str]:
 
 def config_from_recipe(recipe: str, **overrides) -> config.Config:
     """The Config a recipe plus flag overrides give, without touching the process's flags
-    (for notebooks and scripts). Raises ValueError for an unknown recipe, flag or bad value."""
+    (for notebooks and scripts): flags the process already parsed do not leak in. Raises
+    ValueError for an unknown recipe, flag or bad value."""
     argv = ["colorgan", f"--recipe={recipe}"] + [f"--{k}={v}" for k, v in overrides.items()]
     with flagsaver.flagsaver():
+        for name in flags.FLAGS:
+            flags.FLAGS[name].unparse()  # back to its default
         try:
             flags.FLAGS(expand_argv(argv))
         except (flags.Error, app.UsageError) as e:

@@ -129,13 +129,14 @@ def _load_saved_model(path: str) -> Colorizer:
                      kind="saved_model", keepalive=loaded)
 
 
-def make_tflite_interpreter(model_content: bytes):
-    """A LiteRT interpreter (ai-edge-litert if installed, else TF's bundled tf.lite one)."""
+def make_tflite_interpreter(model_content: bytes, num_threads: int | None = None):
+    """A LiteRT interpreter (ai-edge-litert if installed, else TF's bundled tf.lite one);
+    `num_threads`: its CPU threads (None: LiteRT's default)."""
     try:
         from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
     except ImportError:
         Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_content=model_content)
+    interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
     interpreter.allocate_tensors()
     return interpreter
 

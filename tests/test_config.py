@@ -189,3 +189,11 @@ def test_config_from_recipe_applies_overrides_and_leaves_flags_alone():
         cli.config_from_recipe("tiny", no_such_flag=1)
     with pytest.raises(ValueError, match="unknown recipe"):
         cli.config_from_recipe("nope")
+
+
+def test_config_from_recipe_ignores_flags_the_process_parsed():
+    with flagsaver.flagsaver(min_chroma=3.0, beta2=0.5):
+        cfg = cli.config_from_recipe("tiny")
+        assert flags.FLAGS["min_chroma"].value == 3.0  # still the process's
+    assert cfg.data.min_chroma == config.DataConfig().min_chroma
+    assert cfg.train.beta2 == config.TrainConfig().beta2

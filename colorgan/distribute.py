@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 from absl import logging
 import tensorflow as tf
@@ -89,3 +90,18 @@ def task_id(strategy: tf.distribute.Strategy) -> int:
     """This worker's index in its cluster (0 without one)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     return int(resolver.task_id or 0) if resolver is not None else 0
+
+
+def localhost_tf_configs(workers: int) -> list[str]:
+    """`TF_CONFIG` values for a cluster of `workers` processes on this machine (free ports), one
+    per worker: for trying --strategy=multiworker locally (tests, benchmarks/scaling.py)."""
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        cluster = {"worker": [f"localhost:{s.getsockname()[1]}" for s in sockets]}
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import types
@@ -20,7 +19,6 @@ import pytest
 import tensorflow as tf
 
 from colorgan import config, data, distribute, train, workdir as workdir_lib
-from colorgan.errors import UserError
 from conftest import run_main
 from test_train import GAN_LOSSES, with_changes
 
@@ -142,23 +140,11 @@ with open(out + ".json", "w") as f:
 """
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_localhost_workers_match_one_device(tmp_path, one_device_run):
     workdir, script = str(tmp_path / "run"), tmp_path / "worker.py"
     script.write_text(_WORKER)
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
     procs = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+    for index, tf_config in enumerate(distribute.localhost_tf_configs(2)):
         env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "2"}
         procs.append(subprocess.Popen(
             [sys.executable, str(script), workdir, str(tmp_path / f"worker{index}")],

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import config, models, train, workdir as workdir_lib
+from colorgan import color, config, data, models, train, workdir as workdir_lib
 from colorgan.config import TrainConfig
 from colorgan.errors import UserError
 from conftest import run_main
@@ -477,3 +477,16 @@ def test_init_from_copies_the_generator_whatever_the_discriminator(tiny_workdir,
     other = with_changes(cfg, model=dict(base_filters=tiny_config.model.base_filters * 2))
     with pytest.raises(UserError, match="different generator config"):
         train.train(other, str(tmp_path / "wider"))
+
+
+def test_validate_reports_colorfulness_ratio_and_errors(tiny_config):
+    """A generator that outputs neutral colour: ratio 0, ab error = the truth's mean |ab|."""
+    generator = models.build_generator(tiny_config.model)
+    out_conv = generator.get_layer("out_conv")
+    out_conv.set_weights([np.zeros_like(w) for w in out_conv.get_weights()])
+    dataset = data.make_eval_dataset(tiny_config.data, "train")
+    scores = train.validate(generator, dataset, batches=1)
+    batch = next(iter(dataset))
+    assert set(scores) == {"l1", "psnr", "colorfulness_ratio"}
+    assert scores["colorfulness_ratio"] < 1e-3
+    np.testing.assert_allclose(scores["l1"], color.AB_SCALE * np.mean(np.abs(batch["ab"])), rtol=1e-4)

@@ -8,7 +8,8 @@ keeps the per-worker batch (--batch_size), so 2 workers train a global batch twi
   1 worker   one process, --strategy=default, pinned to core 0 with 1 intra-op and 1 inter-op
              thread: the baseline.
   2 workers  two processes, --strategy=multiworker (MultiWorkerMirroredStrategy over localhost
-             gRPC, TF_CONFIG set by this script), each pinned to its own core with 1 + 1 threads.
+             gRPC, TF_CONFIG set by this script), each pinned to its own core with the same threads
+             (--inter_op_threads).
   1 process  --strategy=default on both cores (TF's own threads): what you get without
              distribution, for comparison.
 
@@ -41,6 +42,9 @@ WORKER_TIMEOUT_S = 3600
 flags.DEFINE_list("step_recipes", ["reference_pretrain", "cifar10_gan"],
                   "Recipes whose model, losses and precision are timed (colorgan/configs).")
 flags.DEFINE_integer("batch_size_per_worker", 16, "Images per worker per step.", lower_bound=1)
+flags.DEFINE_integer("inter_op_threads", 1, "Inter-op threads of each pinned process (its "
+                     "intra-op threads, the compute, stay at 1): 2 lets a worker's all-reduce "
+                     "run beside its compute.", lower_bound=1)
 flags.DEFINE_string("worker", None, "Internal: run one timed process with this JSON spec.")
 flags.adopt_module_key_flags(common)
 common.reuse_flag("steps", "Train steps per timed block.", default=5)
@@ -55,7 +59,7 @@ def run_worker(spec: dict) -> dict:
 
     if spec["threads"]:
         tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(spec["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op_threads"])
     from colorgan import cli, data, train, workdir  # noqa: PLC0415
 
     strategy = distribute.make_strategy(spec["strategy"])  # before any other op
@@ -111,7 +115,8 @@ def launch(specs: list[dict], tf_configs: list[str | None]) -> list[dict]:
 
 
 def measure_recipe(recipe: str) -> list[dict]:
-    base = dict(recipe=recipe, steps=FLAGS.steps, repeats=FLAGS.repeats, warmup=FLAGS.warmup)
+    base = dict(recipe=recipe, steps=FLAGS.steps, repeats=FLAGS.repeats, warmup=FLAGS.warmup,
+                inter_op_threads=FLAGS.inter_op_threads)
     per_worker = FLAGS.batch_size_per_worker
     one = launch([dict(base, strategy="default", batch=per_worker, core=0, threads=1)], [None])[0]
     two = launch([dict(base, strategy="multiworker", batch=2 * per_worker, core=i, threads=1)
@@ -153,11 +158,12 @@ def main(argv: list[str]) -> int:
     notes = ["per-core efficiency = images/s / cores / (the 1-worker images/s); target >= 0.85 "
              "for 2 workers",
              f"per-worker batch {FLAGS.batch_size_per_worker} (weak scaling); processes pinned "
-             "with sched_setaffinity, 1 intra-op + 1 inter-op thread each (not the 2-core row)"]
+             f"with sched_setaffinity, 1 intra-op + {FLAGS.inter_op_threads} inter-op thread(s) each "
+             "(not the 2-core row)"]
     common.print_report(f"Scaling, median of {FLAGS.repeats} x {FLAGS.steps} steps", rows,
                         COLUMNS, notes)
     common.write_results(NAME, machine=machine, rows=rows, notes=notes, method=__doc__,
-                         settings=common.flag_settings(["step_recipes", "batch_size_per_worker",
+                         settings=common.flag_settings(["step_recipes", "batch_size_per_worker", "inter_op_threads",
                                                         "steps", "repeats", "warmup"]))
     return 0
 

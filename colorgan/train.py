@@ -144,7 +144,7 @@ def make_train_step(state: TrainState, train_cfg: TrainConfig, output_space: str
     stats = [v for net in networks for v in net.non_trainable_variables]
     replicas = strategy.num_replicas_in_sync
 
-    def replica_forward(batch):
+    def replica_forward(batch, update_d):
         target = target_color(batch, output_space)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = g(batch["l"], training=True)
@@ -163,15 +163,22 @@ def make_train_step(state: TrainState, train_cfg: TrainConfig, output_space: str
                               d_acc=d_acc)
             scaled = {name: values[name] / replicas for name in ("g_loss", "d_loss") if name in values}
         g_grads = g_tape.gradient(scaled["g_loss"], g.trainable_variables)
-        # D's gradients even on steps that will not apply them (--g_steps_per_d_step > 1): a
-        # tape cannot be read inside a tf.cond branch.
-        d_grads = d_tape.gradient(scaled["d_loss"], d.trainable_variables) if gan else []
+        if not gan:
+            return values, g_grads, []
+        d_backward = lambda: d_tape.gradient(scaled["d_loss"], d.trainable_variables)  # noqa: E731
+        if replicas > 1:
+            # Synchronised BatchNorm's gradient is a cross-replica sum, which cannot sit inside
+            # a replica's tf.cond: D's backward runs even on steps that will not apply it.
+            return values, g_grads, d_backward()
+        # One replica: D's backward only on steps that update D (--g_steps_per_d_step).
+        d_grads = tf.cond(update_d, d_backward,
+                          lambda: [tf.zeros_like(v) for v in d.trainable_variables])
         return values, g_grads, d_grads
 
     @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.bool)], jit_compile=jit_compile)
     def train_step(batch, update_d):
         before = [tf.identity(v) for v in stats]
-        per_replica, g_grads, d_grads = strategy.run(replica_forward, args=(batch,))
+        per_replica, g_grads, d_grads = strategy.run(replica_forward, args=(batch, update_d))
         values = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
                   for name, value in per_replica.items()}
         finite = tf.reduce_all(tf.math.is_finite(tf.stack(list(values.values()))))

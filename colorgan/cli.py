@@ -8,6 +8,7 @@ Exit codes for every verb: 0 success; 1 bad flags or usage (absl); 2 a user-fixa
 from __future__ import annotations
 
 import functools
+import logging as std_logging
 import os
 import sys
 from typing import Callable, Sequence
@@ -66,12 +67,17 @@ def config_from_recipe(recipe: str, **overrides) -> config.Config:
     """The Config a recipe plus flag overrides give, without touching the process's flags
     (for notebooks and scripts): flags the process already parsed do not leak in. Raises
     ValueError for an unknown recipe, flag or bad value."""
-    argv = ["colorgan", f"--recipe={recipe}"] + [f"--{k}={v}" for k, v in overrides.items()]
+    return config_from_args([f"--recipe={recipe}"] + [f"--{k}={v}" for k, v in overrides.items()])
+
+
+def config_from_args(args: Sequence[str]) -> config.Config:
+    """The Config that command-line `args` (flags, --flagfile=, --recipe=) give, without touching
+    the process's flags. Raises ValueError for an unknown recipe, flag or bad value."""
     with flagsaver.flagsaver():
         for name in flags.FLAGS:
             flags.FLAGS[name].unparse()  # back to its default
         try:
-            flags.FLAGS(expand_argv(argv))
+            flags.FLAGS(expand_argv(["colorgan", *args]))
         except (flags.Error, app.UsageError) as e:
             raise ValueError(str(e)) from e
         return config.from_flags(flags.FLAGS)
@@ -85,13 +91,39 @@ def config_from_flags(flag_values: flags.FlagValues) -> config.Config:
         raise app.UsageError(f"invalid flags: {e}") from e
 
 
+# Inference settings a verb may override on the command line (else the model's own, chosen on
+# validation data, apply).
+INFERENCE_SETTINGS = ("vividness", "color_upsample", "flip_average")
+
+
+def inference_settings(flag_values: flags.FlagValues) -> dict:
+    """The inference settings given on the command line, for `inference.load_model(**...)`."""
+    return {name: flag_values[name].value for name in INFERENCE_SETTINGS
+            if flag_values[name].present}
+
+
 def parse_flags(argv: Sequence[str]) -> list[str]:
-    """absl's flags parser with recipe expansion; returns the positional arguments."""
+    """absl's flags parser with recipe expansion; returns the positional arguments. Without
+    --verbose, TensorFlow's own Python log lines below errors (retracing hints, checkpoint
+    timings) stay off the screen."""
     try:
-        return flags.FLAGS(expand_argv(argv))
+        positional = flags.FLAGS(expand_argv(argv))
     except (flags.Error, app.UsageError) as e:
         print(f"{os.path.basename(argv[0])}: {e}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    if not flags.FLAGS.verbose:
+        for name in ("absl", "tensorflow"):  # TF 2.21 logs through absl.logging directly
+            std_logging.getLogger(name).addFilter(_drop_library_lines)
+    return positional
+
+
+_LIBRARY_PATHS = (f"{os.sep}tensorflow{os.sep}", f"{os.sep}keras{os.sep}", f"{os.sep}tf_keras{os.sep}")
+
+
+def _drop_library_lines(record: std_logging.LogRecord) -> bool:
+    """A logging filter: False for TensorFlow's and Keras' own lines below ERROR."""
+    return record.levelno >= std_logging.ERROR or not any(p in record.pathname
+                                                          for p in _LIBRARY_PATHS)
 
 
 def check_usage(argv: Sequence[str], required: Sequence[str] = (), positional: bool = False) -> None:

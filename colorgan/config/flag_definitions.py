@@ -1,118 +1,12 @@
-"""Every colorgan flag, and the frozen `Config` dataclasses that the library takes instead of flags.
-
-absl flags are process-global, so all of them, the verbs' I/O flags included, are defined here
-once. Flag names equal dataclass field names, which makes `from_flags`, `to_flagfile` and
-`from_dict` generic. Verb `main()`s call `from_flags(FLAGS)` exactly once; nothing below
-`main()` reads flags. Recipes live in `colorgan/configs/*.flags`.
+"""Every colorgan flag, defined once (absl flags are process-global): the configs' fields, whose
+defaults and choices come from the dataclasses in colorgan.config, and the verbs' I/O flags.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-import os
-from typing import Any
-
 from absl import flags
 
-CONFIGS_DIR = os.path.join(os.path.dirname(__file__), "configs")
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Where images come from and how they become training examples."""
-    data: str = "samples"
-    split: str = "train"
-    val_split: str = "val"
-    val_fraction: float = 0.1
-    image_size: int = 32
-    batch_size: int = 16
-    crop_min: float = 0.8
-    flip: bool = True
-    min_chroma: float = 0.5
-    max_pixels: int = 120_000_000
-    cache_dir: str = ""
-    tfds_data_dir: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Generator and discriminator architecture (see models.py)."""
-    image_size: int = 32
-    base_filters: int = 64
-    max_filters: int = 512
-    depth: int = 0
-    output_space: str = "lab"
-    upsample: str = "transpose"
-    dropout_blocks: int = 0
-    dropout_rate: float = 0.5
-    discriminator: str = "dcgan"
-    disc_filters: int = 64
-
-    def __post_init__(self):
-        if self.num_down < 1:
-            raise ValueError(f"depth must give at least one encoder block, got {self.num_down}")
-        if self.image_size % (2 ** self.num_down):
-            raise ValueError(f"image_size={self.image_size} is not a multiple of "
-                             f"2**depth={2 ** self.num_down}")
-        if self.dropout_blocks > self.num_down - 1:
-            raise ValueError(f"dropout_blocks={self.dropout_blocks} exceeds the "
-                             f"{self.num_down - 1} skip-connected decoder blocks")
-
-    def generator_config(self) -> "ModelConfig":
-        """This config with the discriminator fields at their defaults: what G's weights depend on."""
-        defaults = ModelConfig()
-        return dataclasses.replace(self, discriminator=defaults.discriminator,
-                                   disc_filters=defaults.disc_filters)
-
-    @property
-    def num_down(self) -> int:
-        """Encoder blocks: `depth`, or down to a 1x1 bottleneck when depth is 0."""
-        if self.depth:
-            return self.depth
-        size_log2 = math.log2(self.image_size)
-        if not size_log2.is_integer():
-            raise ValueError(f"depth=0 (down to 1x1) needs a power-of-two image_size, got "
-                             f"{self.image_size}; set --depth")
-        return int(size_log2)
-
-    @property
-    def output_channels(self) -> int:
-        return 3 if self.output_space == "lab" else 2
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Losses, optimisers, precision and the loop's cadence."""
-    mode: str = "unet"
-    steps: int = 1000
-    learning_rate: float = 2e-4
-    d_learning_rate: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    g_steps_per_d_step: int = 1
-    pixel_loss: str = "l2"
-    pixel_weight: float = 100.0
-    label_smoothing: float = 0.0
-    mixed_precision: str = "float32"
-    nonfinite: str = "stop"
-    seed: int = 0
-    deterministic: bool = False
-    log_every_steps: int = 50
-    ckpt_every_steps: int = 500
-    sample_every_steps: int = 500
-    val_every_steps: int = 500
-    val_batches: int = 4
-    keep_checkpoints: int = 3
-    init_from: str = ""
-    strategy: str = "default"
-    tpu: str = ""
-
-
-# Every flag's default is its dataclass field's default: one place for each value.
-_DEFAULTS = {f.name: f.default for cls in (DataConfig, ModelConfig, TrainConfig)
-             for f in dataclasses.fields(cls)}
+from colorgan.config import _DEFAULTS, CHOICES, DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, STRATEGIES
 
 # ---------------------------------------------------------------- data flags
 flags.DEFINE_string(
@@ -121,12 +15,12 @@ flags.DEFINE_string(
     "recursively), a .tar/.tar.gz/.tgz archive of images (extracted once to --cache_dir), or "
     "'tfds:NAME' (a TFDS dataset already prepared in --tfds_data_dir; nothing is downloaded).")
 flags.DEFINE_enum(
-    "split", _DEFAULTS["split"], ["train", "val", "test", "all"],
+    "split", _DEFAULTS["split"], list(CHOICES["split"]),
     "Split to train on (evaluate: to score; default test there). A source's own train/val/test "
     "folders are used when present; otherwise files are assigned by a stable hash of their path "
     "using --val_fraction. 'all': every image of the source (e.g. a flat evaluation set).")
 flags.DEFINE_enum(
-    "val_split", _DEFAULTS["val_split"], ["val", "test"],
+    "val_split", _DEFAULTS["val_split"], list(CHOICES["val_split"]),
     "Split for the validation scalars and sample grids during training (CIFAR-10 has no 'val': "
     "its recipes use 'test', as the paper reports on it).")
 flags.DEFINE_float(
@@ -159,6 +53,10 @@ flags.DEFINE_string(
     "~/.cache/colorgan). Never inside the repository.")
 flags.DEFINE_string("tfds_data_dir", _DEFAULTS["tfds_data_dir"],
                     "TFDS data_dir for 'tfds:NAME' sources (default: TFDS's).")
+flags.DEFINE_string(
+    "data_weights", _DEFAULTS["data_weights"],
+    "With several comma-separated --data sources: their shares of the training examples, "
+    "comma-separated (e.g. 0.5,0.5; normalised). Empty: in proportion to their sizes.")
 
 # --------------------------------------------------------------- model flags
 flags.DEFINE_integer("base_filters", _DEFAULTS["base_filters"],
@@ -172,11 +70,11 @@ flags.DEFINE_integer(
     "Number of stride-2 encoder blocks. 0 = down to a 1x1 bottleneck, log2(--image_size), as in "
     "the paper (5 at 32 px, 8 at 256 px).", lower_bound=0)
 flags.DEFINE_enum(
-    "output_space", _DEFAULTS["output_space"], ["lab", "ab"],
+    "output_space", _DEFAULTS["output_space"], list(CHOICES["output_space"]),
     "Generator output: 'lab' (3 channels, the seed's choice; inference still keeps the input's "
     "own L) or 'ab' (2 channels: capacity only where it is needed).")
 flags.DEFINE_enum(
-    "upsample", _DEFAULTS["upsample"], ["transpose", "resize_conv"],
+    "upsample", _DEFAULTS["upsample"], list(CHOICES["upsample"]),
     "Decoder upsampling: 'transpose' (4x4 stride-2 transposed conv, the seed) or 'resize_conv' "
     "(bilinear x2 then 3x3 conv: no checkerboard artefacts).")
 flags.DEFINE_integer("dropout_blocks", _DEFAULTS["dropout_blocks"],
@@ -186,14 +84,35 @@ flags.DEFINE_float("dropout_rate", _DEFAULTS["dropout_rate"],
                    "Dropout rate for --dropout_blocks.", lower_bound=0.0,
                    upper_bound=0.95)
 flags.DEFINE_enum(
-    "discriminator", _DEFAULTS["discriminator"], ["dcgan", "patch"],
+    "discriminator", _DEFAULTS["discriminator"], list(CHOICES["discriminator"]),
     "'dcgan': stride-2 convs down to 4x4 then one logit per image (the seed); 'patch': "
     "pix2pix's PatchGAN, one logit per overlapping patch.")
 flags.DEFINE_integer("disc_filters", _DEFAULTS["disc_filters"],
                      "Channels of the discriminator's first conv.", lower_bound=1)
+flags.DEFINE_enum(
+    "head", _DEFAULTS["head"], list(CHOICES["head"]),
+    "Generator output: 'regression' (tanh colour, the seed) or 'classification' (logits over "
+    "the 262 in-gamut a*b* bins of Zhang et al. 2016, decoded in the graph by the annealed "
+    "mean; needs --output_space=ab).")
+flags.DEFINE_integer(
+    "output_stride", _DEFAULTS["output_stride"],
+    "G predicts colour at 1/N of its input's resolution (1, 2, 4, ...; the outermost decoder "
+    "blocks are dropped) and it is upsampled bilinearly: colour is low-frequency and the photo "
+    "keeps its own full-resolution L (Zhang et al. 2016 predict at 1/4).", lower_bound=1)
+flags.DEFINE_integer(
+    "global_context", _DEFAULTS["global_context"],
+    "Channels of an image-level context branch fused into the bottleneck (global average "
+    "pool -> dense, added to every position; after Iizuka et al. 2016). 0 = off.", lower_bound=0)
+flags.DEFINE_float(
+    "vividness", _DEFAULTS["vividness"],
+    "How vivid colour is, > 0; 1 = the model's plain prediction. Classification heads: the "
+    "annealed-mean temperature is 1/vividness (Zhang et al.'s T = 0.38 is 2.6); regression "
+    "heads: a*b* are scaled by it. colorize/evaluate: overrides the model's own value (chosen "
+    "on validation data, in its config); export: baked into the exported graphs.",
+    lower_bound=0.01)
 
 # ------------------------------------------------------------ training flags
-flags.DEFINE_enum("mode", _DEFAULTS["mode"], ["unet", "gan"],
+flags.DEFINE_enum("mode", _DEFAULTS["mode"], list(CHOICES["mode"]),
                   "'unet': the baseline, pixel loss only; 'gan': conditional GAN, adversarial "
                   "loss plus --pixel_weight x pixel loss.")
 flags.DEFINE_integer("steps", _DEFAULTS["steps"],
@@ -212,19 +131,21 @@ flags.DEFINE_float("beta2", _DEFAULTS["beta2"], "Adam beta_2 for both networks."
 flags.DEFINE_integer("g_steps_per_d_step", _DEFAULTS["g_steps_per_d_step"],
                      "GAN: generator updates per discriminator update "
                      "(the paper's code: 2).", lower_bound=1)
-flags.DEFINE_enum("pixel_loss", _DEFAULTS["pixel_loss"], ["l1", "l2"],
-                  "Pixel loss to the ground truth: 'l2' (mean squared error, the seed's baseline) "
-                  "or 'l1' (pix2pix and the paper's GAN).")
+flags.DEFINE_enum("pixel_loss", _DEFAULTS["pixel_loss"], list(CHOICES["pixel_loss"]),
+                  "Pixel loss to the ground truth: 'l2' (mean squared error, the seed's baseline), "
+                  "'l1' (pix2pix and the paper's GAN), or 'none' (a classification head's "
+                  "cross-entropy alone). With --head=classification it applies to the decoded "
+                  "mean colour (temperature 1).")
 flags.DEFINE_float("pixel_weight", _DEFAULTS["pixel_weight"],
                    "GAN: weight of the pixel loss against the adversarial "
                    "loss (lambda = 100 in pix2pix and Nazeri et al. 2018).", lower_bound=0.0)
 flags.DEFINE_float("label_smoothing", _DEFAULTS["label_smoothing"],
                    "GAN: one-sided label smoothing; real targets become "
                    "1 - this (the paper's code: 0.1).", lower_bound=0.0, upper_bound=0.5)
-flags.DEFINE_enum("mixed_precision", _DEFAULTS["mixed_precision"], ["float32", "bfloat16"],
+flags.DEFINE_enum("mixed_precision", _DEFAULTS["mixed_precision"], list(CHOICES["mixed_precision"]),
                   "Compute dtype. 'bfloat16' (Keras mixed_bfloat16) is 1.15-1.6x faster on this "
                   "CPU; variables and losses stay float32.")
-flags.DEFINE_enum("nonfinite", _DEFAULTS["nonfinite"], ["stop", "skip"],
+flags.DEFINE_enum("nonfinite", _DEFAULTS["nonfinite"], list(CHOICES["nonfinite"]),
                   "On a NaN/inf loss: 'stop' with a clear error (nothing of that step is applied or "
                   "saved), or 'skip' the batch and go on (counted in the log).")
 flags.DEFINE_integer("seed", _DEFAULTS["seed"], "Seed for weights, data order and augmentation.")
@@ -249,7 +170,6 @@ flags.DEFINE_integer("keep_checkpoints", _DEFAULTS["keep_checkpoints"],
 flags.DEFINE_string("init_from", _DEFAULTS["init_from"],
                     "Start a new workdir from another's generator weights: a "
                     "training workdir, or 'default' (the shipped model).")
-STRATEGIES = ("default", "mirrored", "multiworker", "tpu")  # colorgan/distribute.py
 flags.DEFINE_enum(
     "strategy", _DEFAULTS["strategy"], list(STRATEGIES),
     "tf.distribute strategy (see colorgan/distribute.py and BUILD.md): 'default' (one device), "
@@ -258,6 +178,44 @@ flags.DEFINE_enum(
     "batch. Checkpoints restore under any strategy, so it may change when resuming.")
 flags.DEFINE_string("tpu", _DEFAULTS["tpu"], "--strategy=tpu: the TPU's name or grpc:// address "
                     "(empty on a Cloud TPU VM).")
+flags.DEFINE_enum(
+    "color_upsample", _DEFAULTS["color_upsample"], list(CHOICES["color_upsample"]),
+    "How predicted a*b* reach the photo's full resolution: 'bilinear', or 'guided' (edge-aware, "
+    "a fast guided filter on the photo's own L; colorgan/upsampling.py). colorize/evaluate: "
+    "overrides the model's own setting; export: used by the SavedModel's image-bytes path.")
+flags.DEFINE_float("cpu_minutes", _DEFAULTS["cpu_minutes"],
+                   "Stop (with a checkpoint) once the run's training CPU time (all threads, summed "
+                   "over every session of the workdir) reaches this many CPU-minutes; 0 = only "
+                   "--steps. A busy 2-core machine spends ~2 per minute; a paused or shared run "
+                   "spends less. For comparing recipes at equal cost (benchmarks/quality.py).",
+                   lower_bound=0.0)
+flags.DEFINE_bool(
+    "flip_average", _DEFAULTS["flip_average"],
+    "Average the colour predicted for the photo and for its mirror image (test-time "
+    "augmentation; twice the model's compute). colorize/evaluate: overrides the model's own "
+    "setting; export: baked into the exported graphs.")
+flags.DEFINE_float("class_weight", _DEFAULTS["class_weight"],
+                   "--head=classification: weight of the rebalanced cross-entropy against the "
+                   "pixel loss (the reconstruction loss is pixel + this x cross-entropy).",
+                   lower_bound=0.0)
+flags.DEFINE_float("rebalance_lambda", _DEFAULTS["rebalance_lambda"],
+                   "--head=classification: class rebalancing against the training data's colour "
+                   "prior (Zhang et al. 2016, eq. 4: lambda 0.5); 1 = no rebalancing. Range "
+                   "[0, 1].", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("ema_decay", _DEFAULTS["ema_decay"],
+                   "Keep an exponential moving average of G's weights with this decay per step "
+                   "(e.g. 0.999); validation, export and inference then use it. 0 = off.",
+                   lower_bound=0.0, upper_bound=0.99999)
+flags.DEFINE_enum("lr_schedule", _DEFAULTS["lr_schedule"], list(CHOICES["lr_schedule"]),
+                  "Learning rate over the run: 'constant', or 'cosine' decay from "
+                  "--learning_rate to --lr_final_fraction of it over --lr_decay_steps.")
+flags.DEFINE_integer("lr_decay_steps", _DEFAULTS["lr_decay_steps"],
+                     "--lr_schedule=cosine: steps of the decay (required; then the rate stays at "
+                     "its final value, so a resumed run with more --steps keeps its schedule).",
+                     lower_bound=0)
+flags.DEFINE_float("lr_final_fraction", _DEFAULTS["lr_final_fraction"],
+                   "--lr_schedule=cosine: the learning rate at the end, as a fraction of "
+                   "--learning_rate.", lower_bound=0.0, upper_bound=1.0)
 
 # ------------------------------------------------------------ verb I/O flags
 flags.DEFINE_string("workdir", None, "train/quickstart: run directory (config, checkpoints, "
@@ -270,17 +228,17 @@ flags.DEFINE_integer("checkpoint_step", 0, "With a workdir --model: the checkpoi
                      "(0 = latest).", lower_bound=0)
 flags.DEFINE_string("output", None, "Output directory.")
 flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate: the short side (px) the model "
-                     "sees; colour is upsampled to full size. 0 = the model's training size.",
+                     "sees; colour is upsampled to full size. 0 = the model's own (an export's "
+                     "render size, else its training size).",
                      lower_bound=0)
 flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise: output format (PNG is lossless; "
                   "JPEG drops alpha).")
 flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
 flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "
                      "(TF Serving serves the highest).", lower_bound=1)
-flags.DEFINE_list("formats", ["saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"],
-                  "Export: comma-separated formats: saved_model, tflite_fp32, tflite_fp16, "
-                  "tflite_int8, and fp16_weights (the generator packaged as colorgan/pretrained "
-                  "ships it).")
+flags.DEFINE_list("formats", list(DEFAULT_EXPORT_FORMATS),
+                  f"Export: comma-separated formats of {', '.join(EXPORT_FORMATS)} (fp16_weights: "
+                  "the generator packaged as colorgan/pretrained ships it).")
 flags.DEFINE_integer("calibration_images", 100, "Export: training images used to calibrate the "
                      "int8 TFLite model.", lower_bound=1)
 flags.DEFINE_bool("full_res", False, "Evaluate: colourise each image at its own full size (L at "
@@ -295,108 +253,35 @@ flags.DEFINE_integer("grid_images", 4, "Evaluate: best and worst images shown in
                      lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "colorize/export: replace existing output files (evaluate "
                   "always rewrites its report directory).")
-flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors.")
+flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors, and TensorFlow's "
+                  "own start-up and log lines (hidden otherwise).")
 flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "
                     "works from any directory. Flags after it override it.")
 
 # Fields that a resumed run may change: run length, logging and local paths.
-RESUMABLE_FIELDS = frozenset({
-    "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
-    "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
-    "max_pixels", "nonfinite", "strategy", "tpu",
-})
+
+# --------------------------------------------------------- the flags each verb's --help shows
+_CONFIG_FIELDS = tuple(_DEFAULTS)
+_INFERENCE = ("vividness", "color_upsample", "flip_average")
+VERB_FLAGS = {
+    "train": ("workdir", "recipe", *_CONFIG_FIELDS, "verbose"),
+    "quickstart": ("workdir", "steps", "verbose"),
+    "colorize": ("model", "checkpoint_step", "output", "render_size", *_INFERENCE, "format",
+                 "compare", "overwrite", "max_pixels", "verbose"),
+    "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
+               *_INFERENCE, "calibration_images", "overwrite", "verbose"),
+    "evaluate": ("model", "checkpoint_step", "data", "split", "output", "full_res", "render_size",
+                 *_INFERENCE, "accuracy_threshold", "limit", "grid_images", "table",
+                 "val_fraction", "max_pixels", "cache_dir", "tfds_data_dir", "verbose"),
+}
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """A whole training run's configuration."""
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-
-    def __post_init__(self):
-        if self.data.image_size != self.model.image_size:
-            raise ValueError(f"data.image_size={self.data.image_size} != "
-                             f"model.image_size={self.model.image_size}")
+def declare_verb_flags(verb: str) -> None:
+    """Makes `verb`'s flags (VERB_FLAGS) the key flags of the calling verb module: its --help
+    shows them, --helpfull shows every flag."""
+    for name in VERB_FLAGS[verb]:
+        flags.declare_key_flag(name)
 
 
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-
-
-def _section_values(section_cls, values: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(section_cls)}
-    return section_cls(**{k: v for k, v in values.items() if k in names})
-
-
-def from_flags(flag_values: flags.FlagValues) -> Config:
-    """Builds the run's Config from parsed flags (call once, in a verb's main)."""
-    values = {name: flag_values[name].value for name in flag_values}
-    return Config(**{key: _section_values(cls, values) for key, cls in _SECTIONS.items()})
-
-
-def from_dict(d: dict[str, dict[str, Any]]) -> Config:
-    """Inverse of `to_dict` (reads config.json); unknown keys are an error."""
-    sections = {}
-    for key, cls in _SECTIONS.items():
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d.get(key, {})) - names
-        if unknown:
-            raise ValueError(f"unknown {key} config keys: {sorted(unknown)}")
-        sections[key] = cls(**d.get(key, {}))
-    return Config(**sections)
-
-
-def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
-    return dataclasses.asdict(cfg)
-
-
-def to_json(cfg: Config) -> str:
-    return json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n"
-
-
-def to_flagfile(cfg: Config) -> str:
-    """The resolved config as a flagfile that reproduces it (`--flagfile=workdir/config.flags`)."""
-    lines = ["# Resolved colorgan config, written by colorgan.train."]
-    seen = set()
-    for section in to_dict(cfg).values():
-        for name, value in section.items():
-            if name in seen:
-                continue
-            seen.add(name)
-            if isinstance(value, bool):
-                lines.append(f"--{name}" if value else f"--no{name}")
-            else:
-                lines.append(f"--{name}={value}")
-    return "\n".join(lines) + "\n"
-
-
-def non_defaults(cfg: Config) -> dict[str, Any]:
-    """Fields that differ from the dataclass defaults, for the log (as pix2pix's print_options)."""
-    out = {}
-    for key, cls in _SECTIONS.items():
-        default = cls.__dataclass_fields__
-        for name, value in dataclasses.asdict(getattr(cfg, key)).items():
-            if value != default[name].default:
-                out[name] = value
-    return out
-
-
-def config_differences(old: Config, new: Config) -> list[str]:
-    """Fields that differ between two configs, except those a resumed run may change."""
-    diffs = []
-    old_d, new_d = to_dict(old), to_dict(new)
-    for key in _SECTIONS:
-        for name, value in new_d[key].items():
-            if name not in RESUMABLE_FIELDS and old_d[key].get(name) != value:
-                diffs.append(f"{name}: {old_d[key].get(name)!r} -> {value!r}")
-    return diffs
-
-
-def recipe_path(name: str) -> str:
-    """Path of a bundled recipe, by name ('quickstart') or file name ('quickstart.flags')."""
-    filename = name if name.endswith(".flags") else f"{name}.flags"
-    path = os.path.join(CONFIGS_DIR, filename)
-    if not os.path.isfile(path):
-        available = sorted(f[:-6] for f in os.listdir(CONFIGS_DIR) if f.endswith(".flags"))
-        raise ValueError(f"unknown recipe {name!r}; available: {', '.join(available)}")
-    return path
+# Key flags declared by the function above belong to the module that calls it, not this one.
+flags.disclaim_key_flags()

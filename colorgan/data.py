@@ -13,7 +13,6 @@ evaluation elements add `path` (tf.string).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -23,10 +22,9 @@ import tarfile
 import zlib
 
 from absl import logging
-from PIL import Image
 import tensorflow as tf
 
-from colorgan import color
+from colorgan import bins, color, images
 from colorgan.config import DataConfig
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
@@ -38,6 +36,8 @@ SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation", "valid"), "te
 TFDS_SPLITS = {"train": ("train",), "val": ("validation", "test"), "test": ("test",)}
 # The chroma scan looks at a small copy of each image: mean chroma barely depends on size.
 _SCAN_SIZE = 64
+# Images per source that the colour prior (class rebalancing) is measured on.
+PRIOR_IMAGES = 2000
 # The longest side any small working copy of an image may have, in multiples of its short side
 # (the chroma scan here; the model's render size in inference): a 1x10000 strip stays bounded.
 MAX_ASPECT = 8
@@ -49,10 +49,23 @@ class DataError(UserError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SourceInfo:
-    """What a training source resolved to."""
+    """What the training sources resolved to: all files, and each source's own (`groups`, in
+    --data order; one group for a single source)."""
     root: str
     files: tuple[str, ...]
     dropped_gray: int
+    groups: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self):
+        if not self.groups:
+            object.__setattr__(self, "groups", (self.files,))
+
+
+def single_sources(cfg: DataConfig) -> list[DataConfig]:
+    """One DataConfig per source of a (possibly comma-separated) --data."""
+    if len(cfg.sources) == 1:
+        return [cfg]
+    return [dataclasses.replace(cfg, data=source, data_weights="") for source in cfg.sources]
 
 
 def cache_dir(cfg: DataConfig) -> str:
@@ -143,6 +156,29 @@ def _export_tfds(name: str, split: str, cfg: DataConfig) -> str:
     return _finish_atomically(tmp, final)
 
 
+def _source_root(cfg: DataConfig) -> str:
+    """The folder of a non-TFDS source (an archive is extracted first)."""
+    source = cfg.data
+    if source == "samples":
+        return SAMPLES_DIR
+    if os.path.isfile(source) and source.lower().endswith(ARCHIVE_EXTENSIONS):
+        return _extract_archive(source, cfg)
+    if os.path.isdir(source):
+        return source
+    raise DataError(f"data source {source!r} is not 'samples', 'tfds:NAME', a folder or a "
+                    f".tar/.tar.gz archive")
+
+
+def _has_split_folders(root: str) -> bool:
+    return any(os.path.isdir(os.path.join(root, d)) for d in sum(SPLIT_FOLDERS.values(), ()))
+
+
+def has_split_folders(cfg: DataConfig) -> bool:
+    """Whether every source has its own train/val/test folders (TFDS datasets have splits)."""
+    return all(one.data.startswith("tfds:") or _has_split_folders(_source_root(one))
+               for one in single_sources(cfg))
+
+
 def resolve_root(cfg: DataConfig, split: str) -> tuple[str, bool]:
     """The folder holding `split`'s images, and whether it is a split folder of its own.
 
@@ -153,19 +189,10 @@ def resolve_root(cfg: DataConfig, split: str) -> tuple[str, bool]:
         if split == "all":
             raise DataError("split 'all' is not supported for TFDS sources; pick train, val or test")
         return _export_tfds(source[len("tfds:"):], split, cfg), True
-    if source == "samples":
-        root = SAMPLES_DIR
-    elif os.path.isfile(source) and source.lower().endswith(ARCHIVE_EXTENSIONS):
-        root = _extract_archive(source, cfg)
-    elif os.path.isdir(source):
-        root = source
-    else:
-        raise DataError(f"data source {source!r} is not 'samples', 'tfds:NAME', a folder or a "
-                        f".tar/.tar.gz archive")
-    has_splits = any(os.path.isdir(os.path.join(root, d)) for d in sum(SPLIT_FOLDERS.values(), ()))
+    root = _source_root(cfg)
     if split == "all":
         return root, True  # every image below the root, whatever its folder
-    if not has_splits:
+    if not _has_split_folders(root):
         return root, False
     for folder in SPLIT_FOLDERS[split]:
         if os.path.isdir(os.path.join(root, folder)):
@@ -222,35 +249,6 @@ def _scan_view(rgb: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(rgb, new, antialias=True)
 
 
-@contextlib.contextmanager
-def pillow_unlimited():
-    """Turns off Pillow's own decompression-bomb limit (~179 MP), which would otherwise override a
-    larger --max_pixels; callers check sizes themselves (check_header) before decoding."""
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
-def check_header(path: str, max_pixels: int) -> str | None:
-    """Cheap checks before any decoding: the file opens as an image and is not a decompression bomb.
-
-    Reads only the header (Pillow's lazy open; this is file validation, outside the tf.data
-    path). Returns None if fine, else a one-line reason.
-    """
-    try:
-        with pillow_unlimited(), Image.open(path) as img:
-            width, height = img.size
-    except (OSError, ValueError, SyntaxError) as e:  # Pillow raises all three for bad files
-        return f"not a readable image ({type(e).__name__}: {e})"
-    if width * height > max_pixels:
-        return (f"refused: {width}x{height} = {width * height / 1e6:.0f} MP exceeds "
-                f"--max_pixels={max_pixels / 1e6:.0f} MP (a decompression bomb?)")
-    return None
-
-
 @dataclasses.dataclass(frozen=True)
 class Scan:
     """Per-file facts from one pass over a file list: chroma of the good ones, reasons for the rest."""
@@ -280,16 +278,13 @@ def scan_files(files: list[str], cfg: DataConfig) -> Scan:
     Cached in the cache directory by the file list's identity (paths, sizes, mtimes), so a
     resumed run or a second evaluation does not decode everything again.
     """
-    ident = hashlib.sha1(f"max_pixels={cfg.max_pixels}\n".encode())
-    for f in files:
-        st = os.stat(f)
-        ident.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    cache = os.path.join(cache_dir(cfg), "scan", ident.hexdigest() + ".json")
+    cache = os.path.join(cache_dir(cfg), "scan",
+                         _file_identity(files, f"max_pixels={cfg.max_pixels}\n") + ".json")
     if os.path.isfile(cache):
         with open(cache, encoding="utf-8") as f:
             cached = json.load(f)
         return Scan(chroma=cached["chroma"], bad=cached["bad"])
-    bad = {f: reason for f in files if (reason := check_header(f, cfg.max_pixels))}
+    bad = {f: reason for f in files if (reason := images.check_header(f, cfg.max_pixels))}
     candidates = [f for f in files if f not in bad]
     ds = tf.data.Dataset.from_tensor_slices(candidates or [""]).take(len(candidates)).map(
         lambda p: (p, mean_chroma(_scan_view(decode_image(tf.io.read_file(p)), _SCAN_SIZE))),
@@ -302,7 +297,13 @@ def scan_files(files: list[str], cfg: DataConfig) -> Scan:
 
 
 def usable_files(cfg: DataConfig, split: str) -> tuple[str, list[str], Scan]:
-    """(root, files that decode, scan) of `split`; bad files are logged and skipped."""
+    """(root, files that decode, scan) of `split`; bad files are logged and skipped. Several
+    sources: their files one after the other, and the root they share."""
+    if len(cfg.sources) > 1:
+        parts = [usable_files(one, split) for one in single_sources(cfg)]
+        scan = Scan(chroma={k: v for p in parts for k, v in p[2].chroma.items()},
+                    bad={k: v for p in parts for k, v in p[2].bad.items()})
+        return (os.path.commonpath([p[0] for p in parts]), [f for p in parts for f in p[1]], scan)
     root, files = list_split(cfg, split)
     scan = scan_files(files, cfg)
     scan.report(f"{cfg.data} ({split})")
@@ -313,7 +314,14 @@ def usable_files(cfg: DataConfig, split: str) -> tuple[str, list[str], Scan]:
 
 
 def training_files(cfg: DataConfig) -> SourceInfo:
-    """Readable files of the training split, minus grayscale photos (chroma < cfg.min_chroma)."""
+    """Readable files of the training split, minus grayscale photos (chroma < cfg.min_chroma),
+    per source."""
+    if len(cfg.sources) > 1:
+        infos = [training_files(one) for one in single_sources(cfg)]
+        return SourceInfo(root=os.path.commonpath([i.root for i in infos]),
+                          files=tuple(f for i in infos for f in i.files),
+                          dropped_gray=sum(i.dropped_gray for i in infos),
+                          groups=tuple(i.files for i in infos))
     root, files, scan = usable_files(cfg, cfg.split)
     kept = [f for f in files if scan.chroma[f] >= cfg.min_chroma]
     dropped = len(files) - len(kept)
@@ -322,6 +330,47 @@ def training_files(cfg: DataConfig) -> SourceInfo:
     if not kept:
         raise DataError(f"all {len(files)} images in {cfg.data} are grayscale; nothing to learn from")
     return SourceInfo(root=root, files=tuple(kept), dropped_gray=dropped)
+
+
+def _file_identity(files, extra: str = "") -> str:
+    """A cache key for a file list: paths, sizes and modification times."""
+    ident = hashlib.sha1(extra.encode())
+    for f in files:
+        st = os.stat(f)
+        ident.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return ident.hexdigest()
+
+
+def _color_histogram(files) -> list[float]:
+    """Pixel counts per a*b* bin over small copies of up to PRIOR_IMAGES evenly spaced `files`."""
+    picked = list(files)[::max(1, len(files) // PRIOR_IMAGES)][:PRIOR_IMAGES]
+    ds = tf.data.Dataset.from_tensor_slices(picked).map(
+        lambda p: bins.bin_counts(color.rgb_to_model(
+            _scan_view(decode_image(tf.io.read_file(p)), _SCAN_SIZE))[1]),
+        num_parallel_calls=tf.data.AUTOTUNE)
+    return [float(c) for c in ds.reduce(tf.zeros([bins.NUM_BINS]), tf.add).numpy()]
+
+
+def color_prior(cfg: DataConfig, groups) -> tf.Tensor:
+    """(NUM_BINS,) float32: the training data's a*b* distribution, the sources mixed by their
+    mixing_weights: what class rebalancing (bins.rebalance_weights) reweighs against.
+
+    Measured once per file list on small copies of up to PRIOR_IMAGES images per source (a
+    histogram of 262 bins settles long before that), and cached in the cache directory.
+    """
+    total = tf.zeros([bins.NUM_BINS])
+    for group, weight in zip(groups, mixing_weights(cfg, groups)):
+        cache = os.path.join(cache_dir(cfg), "prior", _file_identity(
+            group, f"bins={bins.NUM_BINS} images={PRIOR_IMAGES} size={_SCAN_SIZE}\n") + ".json")
+        if os.path.isfile(cache):
+            with open(cache, encoding="utf-8") as f:
+                counts = json.load(f)
+        else:
+            counts = _color_histogram(group)
+            write_atomic(cache, json.dumps(counts))
+        counts = tf.constant(counts, tf.float32)
+        total += weight * counts / tf.maximum(tf.reduce_sum(counts), 1.0)
+    return total
 
 
 def random_crop_flip(rgb: tf.Tensor, size: int, crop_min: float, flip: bool,
@@ -365,10 +414,34 @@ def _epoch_files(files: tf.Tensor, seed: int, epoch: tf.Tensor) -> tf.data.Datas
     return tf.data.Dataset.from_tensor_slices((epoch * n + tf.range(n), tf.gather(files, order)))
 
 
-def make_train_dataset(cfg: DataConfig, files: tuple[str, ...] | list[str], seed: int,
-                       start_step: int = 0, *, shard: tuple[int, int] = (0, 1),
+def mixing_weights(cfg: DataConfig, groups) -> list[float]:
+    """Each source's share of the training examples: --data_weights, else its share of files."""
+    weights = cfg.source_weights or [float(len(g)) for g in groups]
+    return [w / sum(weights) for w in weights]
+
+
+def _mixed_names(cfg: DataConfig, groups, seed: int) -> tf.data.Dataset:
+    """Infinite (element index, path) names drawn from several sources by `mixing_weights`.
+
+    Element i's source is a stateless draw keyed on (seed, i) and each source walks its own
+    per-epoch permutations, so the stream is a pure function of (groups, weights, seed)."""
+    logits = tf.math.log(tf.constant([mixing_weights(cfg, groups)], tf.float32))
+    choice = tf.data.Dataset.range(2 ** 62).map(
+        lambda i: tf.random.stateless_categorical(
+            logits, 1, seed=tf.stack([tf.constant(seed, tf.int64), i]), dtype=tf.int64)[0, 0])
+    names = [tf.data.Dataset.range(2 ** 62).flat_map(
+        lambda epoch, files=tf.constant(list(g)), k=k: _epoch_files(files, seed + k, epoch))
+        .map(lambda _, path: path) for k, g in enumerate(groups)]
+    return tf.data.Dataset.choose_from_datasets(names, choice).enumerate()
+
+
+def make_train_dataset(cfg: DataConfig, files, seed: int, start_step: int = 0, *,
+                       shard: tuple[int, int] = (0, 1),
                        batch_size: int | None = None) -> tf.data.Dataset:
     """Infinite batches of augmented training examples, starting at `start_step`.
+
+    `files`: one source's files, or a tuple of several sources' file tuples
+    (SourceInfo.groups), mixed by --data_weights (see _mixed_names).
 
     Global batch k of a run is a pure function of (files, seed, k): the file order is a stateless
     permutation per epoch and augmentation is keyed on (seed, element index). Resuming at step k
@@ -378,9 +451,14 @@ def make_train_dataset(cfg: DataConfig, files: tuple[str, ...] | list[str], seed
     per-replica batch): each pipeline decodes only every count-th example from `index`, so
     the examples of global batch k, over all replicas, are the same ones whatever the strategy.
     """
-    file_t = tf.constant(list(files))
-    n = len(files)
-    start_epoch, offset = divmod(start_step * cfg.batch_size, n)
+    groups = [files] if isinstance(files[0], str) else [g for g in files]
+    if len(groups) == 1:
+        file_t = tf.constant(list(groups[0]))
+        start_epoch, offset = divmod(start_step * cfg.batch_size, len(groups[0]))
+        ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(
+            lambda epoch: _epoch_files(file_t, seed, epoch))
+    else:
+        ds, offset = _mixed_names(cfg, groups, seed), start_step * cfg.batch_size
 
     def load(index, path):
         rgb = decode_image(tf.io.read_file(path))
@@ -388,8 +466,6 @@ def make_train_dataset(cfg: DataConfig, files: tuple[str, ...] | list[str], seed
                                tf.stack([tf.constant(seed, tf.int64), index]))
         return to_example(rgb)
 
-    ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(
-        lambda epoch: _epoch_files(file_t, seed, epoch))
     ds = ds.skip(offset).shard(shard[1], shard[0])
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # drop_remainder: static batch shapes, so the train step traces once.

@@ -292,3 +292,32 @@ def colorfulness(rgb) -> tf.Tensor:
     spread = tf.sqrt(tf.math.reduce_variance(rg, axes) + tf.math.reduce_variance(yb, axes))
     mean = tf.sqrt(tf.square(tf.reduce_mean(rg, axes)) + tf.square(tf.reduce_mean(yb, axes)))
     return spread + _COLORFULNESS_MEAN_WEIGHT * mean
+
+
+# Flat regions (sky, walls, water), where false colour shows as bands: pixels whose L* has a local
+# standard deviation below FLAT_MAX_STD_L L* units over a FLAT_WINDOW x FLAT_WINDOW window.
+FLAT_WINDOW = 9
+FLAT_MAX_STD_L = 2.0
+
+
+def flat_mask(l_star) -> tf.Tensor:
+    """(N, H, W) float32 1/0: the flat pixels of L* (N, H, W) (0-100 units), windows clipped at
+    the borders (avg_pool with SAME padding averages the pixels that exist)."""
+    l_star = color.as_float32(l_star)[..., tf.newaxis]
+    mean = tf.nn.avg_pool2d(l_star, FLAT_WINDOW, 1, "SAME")
+    mean_sq = tf.nn.avg_pool2d(tf.square(l_star), FLAT_WINDOW, 1, "SAME")
+    std = tf.sqrt(tf.maximum(mean_sq - tf.square(mean), 0.0))[..., 0]
+    return tf.cast(std < FLAT_MAX_STD_L, tf.float32)
+
+
+def flat_ab_error(lab_true, lab_pred) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean ab distance (Lab units) over each image's flat pixels, where banding shows.
+
+    Flat pixels are found on the truth's L* (outputs keep the input's L). Returns ((N,) mean
+    error, 0 for an image without flat pixels; (N,) flat pixel count), so a dataset's value can be
+    weighted by pixels: sum(error * count) / sum(count).
+    """
+    mask = flat_mask(color.as_float32(lab_true)[..., 0])
+    dist = _ab_distance(color.as_float32(lab_true)[..., 1:], color.as_float32(lab_pred)[..., 1:])
+    count = tf.reduce_sum(mask, axis=[1, 2])
+    return tf.reduce_sum(dist * mask, axis=[1, 2]) / tf.maximum(count, 1.0), count

@@ -15,6 +15,7 @@ import keras
 from keras import layers
 import tensorflow as tf
 
+from colorgan import bins
 from colorgan.config import ModelConfig
 
 # DCGAN/pix2pix weight initialisation: N(0, 0.02).
@@ -109,19 +110,45 @@ def up_block(x, filters: int, *, name: str, upsample: str, dropout: float = 0.0,
     return x
 
 
-def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.Model:
-    """The U-Net generator G: `l` (N, H, W, 1) in [-1, 1] -> colour (N, H, W, C) in [-1, 1].
+def context_block(x, channels: int, *, name: str, sync: bool = False):
+    """Image-level context (after Iizuka et al. 2016's global features and fusion layer): the
+    global mean of `x` -> dense(channels) -> ReLU -> dense back to x's channels, added to a 1x1
+    conv of x at every position -> BN -> ReLU. One image-wide vector lets distant regions agree
+    (a sky one colour, not bands); it is size-independent, so any render size works."""
+    width = x.shape[-1]
+    g = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)  # (1, 1, width)
+    g = layers.Dense(channels, kernel_initializer=_init(), name=f"{name}_dense")(g)
+    g = layers.ReLU(name=f"{name}_dense_act")(g)
+    g = layers.Dense(width, use_bias=False, kernel_initializer=_init(), name=f"{name}_global")(g)
+    local = layers.Conv2D(width, 1, use_bias=False, kernel_initializer=_init(),
+                          name=f"{name}_local")(x)
+    x = layers.Add(name=f"{name}_fuse")([local, g])  # broadcast over positions
+    x = layers.BatchNormalization(synchronized=sync, name=f"{name}_norm")(x)
+    return layers.ReLU(name=f"{name}_act")(x)
 
-    With d = cfg.num_down and f_i = encoder_filters(cfg, i), at training size S:
+
+def head_channels(cfg: ModelConfig) -> int:
+    """Channels of G's output: colour (3 Lab, 2 ab) or one logit per a*b* bin."""
+    return bins.NUM_BINS if cfg.head == "classification" else cfg.output_channels
+
+
+def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.Model:
+    """The U-Net generator G: `l` (N, H, W, 1) in [-1, 1] -> colour or bin logits at 1/stride.
+
+    With d = cfg.num_down, f_i = encoder_filters(cfg, i) and s = log2(cfg.output_stride), at
+    training size S:
 
         l (S, 1) -> enc1 (S/2, f1) -> enc2 (S/4, f2) -> ... -> enc_d (S/2^d, f_d)   [bottleneck]
+        [ctx: enc_d fused with its global mean (cfg.global_context channels)]
         dec_d:  up(enc_d) (S/2^(d-1), f_(d-1)) ++ enc_(d-1)
         ...
         dec_2:  up(dec_3) (S/2, f1) ++ enc1
         dec_1:  up(dec_2) (S, base_filters) ++ l
         out:    1x1 conv -> tanh (S, C)         C = 3 (Lab, the seed) or 2 (ab)
+             or 1x1 conv -> logits (S, 262)     head='classification' (decode with decode_ab)
 
-    The model is fully convolutional: H and W may be any multiple of 2^d. The first
+    Blocks dec_s .. dec_1 are left out for output_stride 2^s: the output is (S/2^s, C). The
+    model is fully convolutional: H and W may be any multiple of 2^d. The first
     `cfg.dropout_blocks` decoder blocks (from the bottleneck) apply dropout. `sync_batchnorm`:
     cross-replica BatchNorm for multi-replica training (no effect on weights or inference).
     """
@@ -131,23 +158,55 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
     for i in range(1, cfg.num_down + 1):
         x = down_block(x, encoder_filters(cfg, i), name=f"enc{i}", sync=sync_batchnorm)
         skips.append(x)  # enc_i: (S/2^i, f_i)
-    for i in range(cfg.num_down, 0, -1):
+    if cfg.global_context:
+        x = context_block(x, cfg.global_context, name="ctx", sync=sync_batchnorm)
+    last = cfg.num_down - cfg.decoder_blocks + 1  # the outermost decoder block kept
+    for i in range(cfg.num_down, last - 1, -1):
         filters = encoder_filters(cfg, i - 1) if i > 1 else cfg.base_filters
         dropout = cfg.dropout_rate if cfg.num_down - i < cfg.dropout_blocks else 0.0
         x = up_block(x, filters, name=f"dec{i}", upsample=cfg.upsample, dropout=dropout,
                      sync=sync_batchnorm)
         mirror = skips[i - 2] if i > 1 else l_in  # (S/2^(i-1), ...)
         x = layers.Concatenate(name=f"dec{i}_concat")([x, mirror])
-    x = layers.Conv2D(cfg.output_channels, 1, kernel_initializer=_init(), name="out_conv")(x)
+    x = layers.Conv2D(head_channels(cfg), 1, kernel_initializer=_init(), name="out_conv")(x)
     # float32 output even under mixed precision: losses and colour conversion need it.
-    out = layers.Activation("tanh", dtype="float32", name=cfg.output_space)(x)
+    if cfg.head == "classification":
+        out = layers.Activation("linear", dtype="float32", name="ab_logits")(x)
+    else:
+        out = layers.Activation("tanh", dtype="float32", name=cfg.output_space)(x)
     return keras.Model(l_in, out, name="generator")
 
 
-def predict_ab(generator: keras.Model, l) -> tf.Tensor:
-    """Inference: model-space `l` (N, H, W, 1) -> `ab` (N, H, W, 2). A Lab generator's predicted
-    L (its first channel) is dropped: colourised outputs always keep the input's own L."""
-    return generator(l, training=False)[..., -2:]
+def decode_ab(output: tf.Tensor, cfg: ModelConfig, vividness: float = 1.0) -> tf.Tensor:
+    """G's raw output (N, h, w, C) -> model-space ab (N, h, w, 2), at G's output resolution.
+
+    Classification heads: the annealed mean at temperature 1 / vividness. Regression heads: a
+    Lab model's predicted L is dropped, and ab is scaled by vividness (clipped to the range).
+    """
+    if cfg.head == "classification":
+        return bins.annealed_mean(output, 1.0 / vividness)
+    ab = output[..., -2:]
+    return ab if vividness == 1.0 else tf.clip_by_value(ab * vividness, -1.0, 1.0)
+
+
+def predict_ab(generator: keras.Model, l, cfg: ModelConfig,
+               vividness: float | None = None) -> tf.Tensor:
+    """Inference: model-space `l` (N, H, W, 1) -> `ab` (N, H, W, 2) at l's size.
+
+    Decodes G's output (see decode_ab; vividness None = the config's, chosen on validation data)
+    and, for output_stride > 1, upsamples it bilinearly. With cfg.flip_average the photo and its
+    mirror image go through G as one batch and their colours are averaged (test-time
+    augmentation: twice the compute). Colourised outputs always keep the input's own L.
+    """
+    vividness = cfg.vividness if vividness is None else vividness
+    n = tf.shape(l)[0]
+    batch = tf.concat([l, tf.reverse(l, axis=[2])], axis=0) if cfg.flip_average else l
+    ab = decode_ab(generator(batch, training=False), cfg, vividness)
+    if cfg.flip_average:
+        ab = 0.5 * (ab[:n] + tf.reverse(ab[n:], axis=[2]))
+    if cfg.output_stride > 1:
+        ab = tf.image.resize(ab, tf.shape(l)[1:3], method="bilinear")
+    return ab
 
 
 def build_discriminator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.Model:

@@ -108,6 +108,16 @@ def read_log(workdir: str) -> list[dict]:
     return entries
 
 
+def logged_clock(workdir: str, step: int) -> dict[str, float]:
+    """Cumulative `train_s` (wall) and `cpu_s` (this process's CPU time, all threads) of the run
+    up to `step`, from the last training log line at or before it (zeros for a new run)."""
+    clock = {"train_s": 0.0, "cpu_s": 0.0}
+    for entry in read_log(workdir):
+        if entry.get("split") == "train" and entry.get("step", 0) <= step and "train_s" in entry:
+            clock = {key: float(entry[key]) for key in clock}
+    return clock
+
+
 def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> str:
     """Saves checkpoint `step`. TF writes the data first and updates the `checkpoint` index file
     atomically last, so a failure (or SIGKILL) here leaves the previous checkpoint current."""
@@ -178,6 +188,7 @@ def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
         (config.json + generator_fp16.npz, as `export --formats=fp16_weights` writes), or
         'default' (the shipped model, colorgan/pretrained).
       step: checkpoint step to load from a workdir; 0 = latest.
+    Returns the EMA weights for a run trained with --ema_decay.
     """
     if spec == "default":
         return _load_pretrained()
@@ -188,7 +199,9 @@ def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
         raise UserError(f"{spec} is not a training workdir (no {CONFIG_JSON})")
     with precision("float32"):
         generator = models.build_generator(cfg.model)
-    restore_newest(tf.train.Checkpoint(generator=generator), checkpoint_paths(spec, step),
+    # With --ema_decay the moving average of G's weights is the model (validation used it too).
+    name = "ema_generator" if cfg.train.ema_decay else "generator"
+    restore_newest(tf.train.Checkpoint(**{name: generator}), checkpoint_paths(spec, step),
                    partial=True)
     return generator, cfg
 

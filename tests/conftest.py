@@ -3,6 +3,7 @@ and an in-process CLI runner (absl flags restored after each call)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -83,3 +84,19 @@ def tiny_workdir(tmp_path_factory, tiny_config) -> str:
     workdir = str(tmp_path_factory.mktemp("tiny-run"))
     train.train(tiny_config, workdir)
     return workdir
+
+
+# -------------------------------------------------- helpers shared by the training tests
+def snapshot(variables) -> list[np.ndarray]:
+    return [np.array(v) for v in variables]
+
+
+def changed(before, variables) -> list[bool]:
+    return [not np.array_equal(b, np.asarray(v)) for b, v in zip(before, variables)]
+
+
+def with_changes(cfg: config.Config, *, model=None, train=None) -> config.Config:
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, **(model or {})),
+        train=dataclasses.replace(cfg.train, **(train or {})))

@@ -382,3 +382,151 @@ def test_split_all_takes_every_image(tmp_path):
     write_images(tmp_path / "split" / "train", 2)
     write_images(tmp_path / "split" / "test", 3, seed=1)
     assert len(data.list_split(_cfg(data=str(tmp_path / "split")), "all")[1]) == 5
+
+
+# ------------------------------------------------------------------------- several sources
+# Elements drawn to measure the mixing shares. Each element's source is an independent draw, so
+# a share is binomial: standard deviation sqrt(p (1 - p) / n) = 0.0137 at p = 0.25, n = 1000;
+# 4 of them (a 6e-5 two-sided chance of a false alarm) still catch a swapped or ignored weight
+# (off by 0.25 or more).
+MIX_ELEMENTS = 1000
+MIX_SIGMAS = 4.0
+# Colour priors are float32 normalised histograms: sums and shares exact up to float32 rounding.
+PRIOR_RTOL = 1e-6
+# A 32-px image scanned at 64 px (antialiased resize): the two columns at a colour seam blend,
+# 2 of 64 columns, so up to 1/32 of the mass leaves the two pure bins.
+SEAM_MASS = 1 / 32
+
+
+def _solid_images(folder, rgb_u8, count: int) -> list[str]:
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = os.path.join(str(folder), f"solid{i}.png")
+        Image.fromarray(np.full((32, 32, 3), rgb_u8, np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def red_blue(tmp_path_factory):
+    """Two sources told apart by colour: 1 red image, 3 blue ones (b* > 0 vs b* < 0)."""
+    root = tmp_path_factory.mktemp("two-sources")
+    red = _solid_images(root / "red", (255, 0, 0), 1)
+    blue = _solid_images(root / "blue", (0, 0, 255), 3)
+    return str(root), red, blue
+
+
+def _mixed_cfg(red_blue, **kw) -> DataConfig:
+    root = red_blue[0]
+    return _cfg(data=f"{root}/red,{root}/blue", **kw)
+
+
+def test_training_files_of_several_sources_keeps_their_groups(red_blue):
+    root, red, blue = red_blue
+    info = data.training_files(_mixed_cfg(red_blue))
+    assert info.groups == (tuple(red), tuple(blue))
+    assert info.files == tuple(red + blue)
+    assert info.root == root  # the folder both share
+    single = data.training_files(_cfg(data=f"{root}/blue"))
+    assert single.groups == (single.files,) == (tuple(blue),)
+
+
+def test_mixing_weights_by_size_or_by_data_weights(red_blue):
+    groups = data.training_files(_mixed_cfg(red_blue)).groups
+    assert data.mixing_weights(_mixed_cfg(red_blue), groups) == pytest.approx([0.25, 0.75])
+    weighted = _mixed_cfg(red_blue, data_weights="3,1")
+    assert data.mixing_weights(weighted, groups) == pytest.approx([0.75, 0.25])
+
+
+def _source_shares(cfg, groups, seed) -> np.ndarray:
+    """Fraction of MIX_ELEMENTS training examples from the red source (b* > 0)."""
+    ds = data.make_train_dataset(cfg, groups, seed=seed)
+    b = np.concatenate([batch["ab"][..., 1].mean(axis=(1, 2))
+                        for batch in ds.take(MIX_ELEMENTS // cfg.batch_size).as_numpy_iterator()])
+    assert len(b) == MIX_ELEMENTS and np.all(np.abs(b) > 0.3)  # every example is red or blue
+    return np.mean(b > 0)
+
+
+@pytest.mark.parametrize("weights,red_share", [("", 0.25), ("3,1", 0.75), ("1,1", 0.5),
+                                               ("0,1", 0.0)])
+def test_mixed_stream_follows_the_weights(red_blue, weights, red_share):
+    cfg = _mixed_cfg(red_blue, data_weights=weights, batch_size=8)
+    groups = data.training_files(cfg).groups
+    tolerance = MIX_SIGMAS * np.sqrt(red_share * (1 - red_share) / MIX_ELEMENTS)
+    assert abs(_source_shares(cfg, groups, seed=1) - red_share) <= tolerance
+
+
+@pytest.fixture(scope="module")
+def two_textured_sources(tmp_path_factory):
+    root = tmp_path_factory.mktemp("two-textured")
+    write_images(root / "a", 3, size=(40, 48), seed=1)
+    write_images(root / "b", 2, size=(48, 40), seed=2)
+    cfg = _cfg(data=f"{root}/a,{root}/b", data_weights="1,2", crop_min=0.5)
+    return cfg, data.training_files(cfg).groups
+
+
+def test_mixed_stream_is_seeded(two_textured_sources):
+    cfg, groups = two_textured_sources
+    first = _batches(cfg, groups, seed=5, count=4)
+    again = _batches(cfg, groups, seed=5, count=4)
+    other = _batches(cfg, groups, seed=6, count=4)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a["l"], b["l"])
+        np.testing.assert_array_equal(a["ab"], b["ab"])
+    assert not all(np.allclose(a["ab"], c["ab"]) for a, c in zip(first, other))
+
+
+def test_mixed_stream_resumes_where_an_uninterrupted_one_is(two_textured_sources):
+    cfg, groups = two_textured_sources
+    whole = data.make_train_dataset(cfg, groups, seed=3)
+    for k in (1, 3, 7):
+        skipped = next(iter(whole.skip(k)))
+        resumed = next(iter(data.make_train_dataset(cfg, groups, seed=3, start_step=k)))
+        for key in ("l", "ab"):
+            np.testing.assert_array_equal(resumed[key].numpy(), skipped[key].numpy(),
+                                          err_msg=f"step {k}")
+
+
+def _nearest_bin_of(rgb) -> int:
+    """Independent: scikit-image's Lab, the nearest of the bin centres in NumPy."""
+    from skimage.color import rgb2lab  # noqa: PLC0415
+
+    from colorgan import bins  # noqa: PLC0415
+    ab = rgb2lab(np.asarray(rgb, np.float64).reshape(1, 1, 3) / 255.0)[0, 0, 1:]
+    return int(np.argmin(np.sum((np.asarray(bins.BIN_CENTERS_LAB) - ab) ** 2, -1)))
+
+
+@pytest.mark.parametrize("weights,red_mass", [("", 0.25), ("3,1", 0.75)])
+def test_color_prior_puts_the_mass_in_the_sources_colours(red_blue, weights, red_mass,
+                                                          monkeypatch):
+    cfg = _mixed_cfg(red_blue, data_weights=weights)
+    groups = data.training_files(cfg).groups
+    prior = data.color_prior(cfg, groups).numpy()
+    red_bin, blue_bin = _nearest_bin_of((255, 0, 0)), _nearest_bin_of((0, 0, 255))
+    assert prior.shape == (262,) and red_bin != blue_bin
+    np.testing.assert_allclose(prior.sum(), 1.0, rtol=PRIOR_RTOL)
+    np.testing.assert_allclose(prior[red_bin], red_mass, rtol=PRIOR_RTOL)
+    np.testing.assert_allclose(prior[blue_bin], 1 - red_mass, rtol=PRIOR_RTOL)
+
+    # Measured once per file list: the second call reads the cache.
+    def no_histogram(files):
+        raise AssertionError("colour histogram measured twice")
+
+    monkeypatch.setattr(data, "_color_histogram", no_histogram)
+    np.testing.assert_array_equal(data.color_prior(cfg, groups).numpy(), prior)
+
+
+def test_color_prior_of_one_source_is_its_pixel_histogram(tmp_path):
+    # Half red, half green images: the prior splits evenly between the two bins.
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[:, :16] = (255, 0, 0)
+    img[:, 16:] = (0, 255, 0)
+    Image.fromarray(img).save(tmp_path / "half.png")
+    cfg = _cfg(data=str(tmp_path))
+    prior = data.color_prior(cfg, data.training_files(cfg).groups).numpy()
+    red, green = _nearest_bin_of((255, 0, 0)), _nearest_bin_of((0, 255, 0))
+    np.testing.assert_allclose(prior.sum(), 1.0, rtol=PRIOR_RTOL)
+    assert prior[red] == pytest.approx(0.5, abs=SEAM_MASS)
+    assert prior[green] == pytest.approx(0.5, abs=SEAM_MASS)
+    assert prior[red] + prior[green] >= 1 - SEAM_MASS

@@ -21,7 +21,7 @@ import tensorflow as tf
 from absl import flags
 from absl.testing import flagsaver
 
-from colorgan import cli, config, models, train, workdir as workdir_lib
+from colorgan import cli, config, losses, models, train, workdir as workdir_lib
 from colorgan.errors import UserError
 
 KILL_TIMEOUT_S = 180
@@ -120,7 +120,7 @@ def _nan_pixel_loss(kind, target, pred):
 
 
 def test_nonfinite_skip_leaves_the_model_untouched(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "pixel_loss", _nan_pixel_loss)
+    monkeypatch.setattr(losses, "pixel_loss", _nan_pixel_loss)
     cfg = _config(["--nonfinite=skip", "--steps=3", "--mode=unet"])
     result = train.train(cfg, str(tmp_path / "skip"))
     assert result.step == 3 and result.skipped == 3 and result.history == []
@@ -134,7 +134,7 @@ def test_nonfinite_skip_leaves_the_model_untouched(tmp_path, monkeypatch):
 def test_nonfinite_stop_exits_2_and_saves_nothing(tmp_path, monkeypatch):
     from conftest import run_main  # noqa: PLC0415
 
-    monkeypatch.setattr(train, "pixel_loss", _nan_pixel_loss)
+    monkeypatch.setattr(losses, "pixel_loss", _nan_pixel_loss)
     workdir = str(tmp_path / "stop")
     assert run_main(train.main, [*ARGV, f"--workdir={workdir}"]) == cli.EXIT_USER_ERROR
     assert tf.train.latest_checkpoint(os.path.join(workdir, "ckpt")) is None

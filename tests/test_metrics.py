@@ -353,3 +353,76 @@ def test_metrics_run_in_tf_data_map_and_with_unknown_batch_size():
     np.testing.assert_allclose(graph_cdf(lab_true, lab_pred).numpy(),
                                metrics.ab_error_cdf(lab_true[..., 1:], lab_pred[..., 1:]).numpy(),
                                atol=EXACT_ATOL)
+
+
+# ------------------------------------------------------------------- flat regions, banding
+def np_local_std(l_star: np.ndarray, window: int) -> np.ndarray:
+    """(N, H, W) -> per-pixel population std of L* over a window x window box, clipped at the
+    borders (only the pixels that exist), float64, by explicit loops."""
+    n, h, w = l_star.shape
+    r = window // 2
+    out = np.zeros(l_star.shape)
+    for i in range(h):
+        for j in range(w):
+            box = l_star[:, max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+            out[:, i, j] = box.reshape(n, -1).std(axis=1)
+    return out
+
+
+def _flat_and_textured(rng, h: int = 24, w: int = 32) -> np.ndarray:
+    """(2, H, W) L*: image 0 flat (L* 60) on its left half and a 40/80 checkerboard on its right
+    (mean 60 too, so only texture separates them); image 1 the checkerboard plus noise."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    checker = np.where((yy + xx) % 2, 40.0, 80.0)
+    l_star = np.stack([checker, checker + rng.normal(0, 3, (h, w))])
+    l_star[0, :, : w // 2] = 60.0
+    return l_star
+
+
+def test_flat_mask_matches_a_numpy_local_std():
+    l_star = _flat_and_textured(np.random.default_rng(20))
+    mask = metrics.flat_mask(tf.constant(l_star, tf.float32)).numpy()
+    assert mask.shape == l_star.shape and mask.dtype == np.float32
+    want = np_local_std(l_star, metrics.FLAT_WINDOW) < metrics.FLAT_MAX_STD_L
+    np.testing.assert_array_equal(mask, want.astype(np.float32))
+    # The known answer: flat exactly where the 9x9 window stays inside the flat half (columns
+    # 0 .. 16 - 4 - 1); one checkerboard column (+-20) in 9 is a std of 20 / 3 = 6.7 L* units.
+    r = metrics.FLAT_WINDOW // 2
+    assert metrics.FLAT_WINDOW == 9 and metrics.FLAT_MAX_STD_L == 2.0
+    np.testing.assert_array_equal(mask[0, :, :16 - r], 1.0)
+    np.testing.assert_array_equal(mask[0, :, 16 - r:], 0.0)
+    np.testing.assert_array_equal(mask[1], 0.0)
+
+
+def test_flat_mask_threshold_on_a_gentle_ramp():
+    # A horizontal L* ramp of slope s has window std s * sqrt((9^2 - 1) / 12) = 2.582 s in the
+    # interior (the std of 9 evenly spaced columns): flat below s = 2 / 2.582 = 0.775 per px.
+    cols = np.arange(40, dtype=np.float64)
+    for slope, flat in ((0.7, True), (0.85, False)):
+        l_star = np.broadcast_to(30 + slope * cols, (1, 20, 40))
+        mask = metrics.flat_mask(tf.constant(l_star, tf.float32)).numpy()
+        assert np.all(mask[:, :, 4:-4] == float(flat)), slope
+
+
+def test_flat_ab_error_on_known_errors():
+    rng = np.random.default_rng(21)
+    l_star = _flat_and_textured(rng)
+    ab_true = rng.uniform(-40, 40, l_star.shape + (2,))
+    lab_true = np.concatenate([l_star[..., None], ab_true], -1)
+    lab_pred = lab_true.copy()
+    lab_pred[0, :, :16, 1:] += (3.0, 4.0)  # an error of 5 everywhere on the flat half
+    lab_pred[:, :, 16:, 1:] += 50.0  # and a huge one where L* is textured: not counted
+    lab_pred[..., 0] += rng.normal(0, 5, l_star.shape)  # L* of the prediction is not used
+    error, count = metrics.flat_ab_error(tf.constant(lab_true, tf.float32),
+                                         tf.constant(lab_pred, tf.float32))
+    r = metrics.FLAT_WINDOW // 2
+    np.testing.assert_allclose(count.numpy(), [24 * (16 - r), 0.0])
+    # 5 on the flat pixels; 0 (not NaN) for an image without any.
+    np.testing.assert_allclose(error.numpy(), [5.0, 0.0], rtol=RTOL)
+    # Against NumPy on the same mask with arbitrary errors.
+    lab_pred[0, :, :16, 1:] = lab_true[0, :, :16, 1:] + rng.normal(0, 6, (24, 16, 2))
+    error, _ = metrics.flat_ab_error(tf.constant(lab_true, tf.float32),
+                                     tf.constant(lab_pred, tf.float32))
+    flat = np_local_std(l_star, 9) < 2.0
+    dist = np.sqrt(np.sum((lab_true[..., 1:] - lab_pred[..., 1:]) ** 2, -1))
+    np.testing.assert_allclose(error.numpy()[0], dist[0][flat[0]].mean(), rtol=RTOL)

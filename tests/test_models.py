@@ -398,3 +398,175 @@ def test_bilinear_upsample_matches_keras_and_accepts_unknown_sizes():
         assert fn(tf.zeros((1, h, w, 1))).shape == (1, h, w, 3)
     clone = keras.Model.from_config(g.get_config())  # the custom layer round-trips its config
     assert [type(layer).__name__ for layer in clone.layers] == [type(layer).__name__ for layer in g.layers]
+
+
+# ----------------------------------------------------- classification head, stride, context
+# Layer names of the tiny generator up to the bottleneck (shared by every variant below).
+TINY_ENCODER_NAMES = ["l", "enc1_conv", "enc1_norm", "enc1_act", "enc2_conv", "enc2_norm",
+                      "enc2_act", "enc3_conv", "enc3_norm", "enc3_act"]
+CTX_NAMES = ["ctx_pool", "ctx_dense", "ctx_dense_act", "ctx_local", "ctx_global", "ctx_fuse",
+             "ctx_norm", "ctx_act"]
+# Model-space ab decoded from a softmax over 262 bins (float32) against float64 NumPy.
+DECODE_ATOL = 1e-6
+# One float32 multiply (vividness) against NumPy's float32 multiply of the same values.
+VIVID_RTOL = 1e-6
+# A float32 global average pool against NumPy's mean of the same float32 activations.
+POOL_RTOL, POOL_ATOL = 1e-5, 1e-6
+
+
+def _dec_names(*blocks: int) -> list[str]:
+    return [f"dec{k}_{part}" for k in blocks for part in ("up", "norm", "act", "concat")]
+
+
+def test_classification_head_has_262_float32_logits_under_mixed_precision():
+    from colorgan import bins, workdir as workdir_lib  # noqa: PLC0415
+
+    cfg = models.preset("tiny", head="classification", output_space="ab")
+    with workdir_lib.precision("bfloat16"):
+        g = models.build_generator(cfg)
+    assert g.get_layer("enc1_conv").compute_dtype == "bfloat16"
+    assert g.get_layer("out_conv").filters == bins.NUM_BINS == 262
+    assert g.layers[-1].name == "ab_logits"
+    assert g.layers[-1].activation is keras.activations.linear  # logits: no tanh
+    out = g(np.random.default_rng(5).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32),
+            training=False)
+    assert out.shape == (2, 32, 32, 262) and out.dtype == tf.float32
+    assert [layer.name for layer in g.layers] == TINY_ENCODER_NAMES + _dec_names(3, 2, 1) + [
+        "out_conv", "ab_logits"]
+
+
+@pytest.mark.parametrize("stride,kept,dropped", [
+    (2, (3, 2), (1,)),
+    (4, (3,), (2, 1)),
+])
+def test_output_stride_drops_the_outermost_decoder_blocks(stride, kept, dropped):
+    g = models.build_generator(models.preset("tiny", output_stride=stride))
+    names = [layer.name for layer in g.layers]
+    assert names == TINY_ENCODER_NAMES + _dec_names(*kept) + ["out_conv", "lab"]
+    assert not [n for n in names if n.startswith(tuple(f"dec{k}_" for k in dropped))]
+    out = g(np.zeros((2, 32, 48, 1), np.float32), training=False)
+    assert out.shape == (2, 32 // stride, 48 // stride, 3)
+    # The output conv reads the last kept block's concatenation with its mirrored encoder.
+    assert source_names(g.get_layer("out_conv")) == [f"dec{kept[-1]}_concat"]
+    assert source_names(g.get_layer(f"dec{kept[-1]}_concat")) == [
+        f"dec{kept[-1]}_act", f"enc{kept[-1] - 1}_act"]
+
+
+def test_output_stride_parameter_counts():
+    # tiny (25086, see test_tiny_generator_parameter_count) without its outer decoder blocks:
+    #   stride 2: no dec1 (2080); out reads dec2_concat (8 + enc1 8 = 16 ch): 16*3 + 3 = 51
+    #             25086 - 2080 - 30 + 51 = 23027
+    #   stride 4: no dec2 (4128) either; out reads dec3_concat (16 + 16 = 32 ch): 32*3 + 3 = 99
+    #             25086 - 2080 - 4128 - 30 + 99 = 18947
+    assert models.build_generator(models.preset("tiny", output_stride=2)).count_params() == 23027
+    assert models.build_generator(models.preset("tiny", output_stride=4)).count_params() == 18947
+
+
+def test_classification_head_parameter_counts():
+    # The 1x1 output conv: 9 input channels (dec1_concat) -> 262 logits with bias:
+    #   9*262 + 262 = 2620 instead of 9*3 + 3 = 30: 25086 - 30 + 2620 = 27676.
+    # At stride 4 it reads 32 channels: 32*262 + 262 = 8646: 18947 - 99 + 8646 = 27494.
+    cls = dict(head="classification", output_space="ab")
+    assert models.build_generator(models.preset("tiny", **cls)).count_params() == 27676
+    assert models.build_generator(
+        models.preset("tiny", output_stride=4, **cls)).count_params() == 27494
+
+
+def test_global_context_layers_and_parameter_count():
+    g = models.build_generator(models.preset("tiny", global_context=16))
+    names = [layer.name for layer in g.layers]
+    assert names == TINY_ENCODER_NAMES + CTX_NAMES + _dec_names(3, 2, 1) + ["out_conv", "lab"]
+    assert source_names(g.get_layer("dec3_up")) == ["ctx_act"]
+    assert source_names(g.get_layer("ctx_fuse")) == ["ctx_local", "ctx_global"]
+    # On the bottleneck (32 channels), with 16 context channels:
+    #   ctx_dense  32*16 + 16 (bias) = 528
+    #   ctx_global 16*32 (no bias)   = 512
+    #   ctx_local  1*1*32*32         = 1024
+    #   ctx_norm   4*32              = 128
+    #   2192 more than tiny's 25086 = 27278
+    assert g.count_params() == 25086 + 2192 == 27278
+    assert models.build_generator(models.preset(
+        "tiny", global_context=16, output_stride=4, head="classification",
+        output_space="ab")).count_params() == 27494 + 2192
+
+
+def test_global_context_is_the_image_mean_and_size_independent():
+    g = models.build_generator(models.preset("tiny", global_context=16))
+    probe = keras.Model(g.input, [g.get_layer("enc3_act").output, g.get_layer("ctx_pool").output,
+                                  g.output])
+    rng = np.random.default_rng(6)
+    for shape in ((2, 32, 32, 1), (1, 64, 96, 1)):  # the same weights at two sizes
+        l = rng.uniform(-1, 1, shape).astype(np.float32)
+        bottleneck, pooled, out = (np.asarray(t) for t in probe(l, training=False))
+        assert pooled.shape == (shape[0], 1, 1, 32)
+        np.testing.assert_allclose(pooled, bottleneck.mean(axis=(1, 2), keepdims=True),
+                                   rtol=POOL_RTOL, atol=POOL_ATOL)
+        assert out.shape == shape[:3] + (3,)
+    # The context is global: changing the 32 leftmost columns of a 256-px-wide photo moves the
+    # colour of the 32 rightmost ones, far outside the plain U-Net's receptive field (under 100
+    # px at depth 3), where the same weights without the ctx_ layers change nothing.
+    l = rng.uniform(-1, 1, (1, 64, 256, 1)).astype(np.float32)
+    changed = l.copy()
+    changed[:, :, :32] = 1.0
+    far = slice(224, 256)
+    without = models.build_generator(models.preset("tiny"))
+    without.set_weights([w for layer in g.layers if not layer.name.startswith("ctx_")
+                         for w in layer.get_weights()])
+    delta_ctx = np.abs(np.asarray(g(changed, training=False) - g(l, training=False)))[:, :, far]
+    delta_plain = np.abs(np.asarray(without(changed, training=False)
+                                    - without(l, training=False)))[:, :, far]
+    assert delta_plain.max() == 0.0 and delta_ctx.max() > 0.0
+
+
+def test_decode_ab_regression_drops_l_and_scales_by_vividness():
+    cfg = models.preset("tiny")
+    out = np.random.default_rng(7).uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(models.decode_ab(tf.constant(out), cfg).numpy(), out[..., 1:])
+    got = models.decode_ab(tf.constant(out), cfg, 1.7).numpy()
+    np.testing.assert_allclose(got, np.clip(out[..., 1:] * 1.7, -1, 1), rtol=VIVID_RTOL)
+    assert np.mean(np.abs(got) == 1.0) > 0.1  # the clip did something
+
+
+def test_predict_ab_regression_vividness_scales_and_clips():
+    cfg = models.preset("tiny", output_space="ab", vividness=1.5)
+    keras.utils.set_random_seed(1)
+    g = models.build_generator(cfg)
+    l = np.random.default_rng(8).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    # Rescale the output conv so its pre-activations have std 1: tanh then spreads ab over
+    # (-1, 1), about 40% above 1 / 1.5 in size (clipped at vividness 1.5), 40% below 0.5.
+    out_conv = g.get_layer("out_conv")
+    kernel, bias = out_conv.get_weights()
+    pre = np.asarray(keras.Model(g.input, out_conv.output)(l, training=False))
+    out_conv.set_weights([kernel / pre.std(), np.zeros_like(bias)])
+    raw = np.asarray(g(l, training=False))
+    assert np.mean(np.abs(raw) > 1 / 1.5) > 0.2 and np.mean(np.abs(raw) < 0.5) > 0.2
+    np.testing.assert_allclose(models.predict_ab(g, l, cfg).numpy(), np.clip(raw * 1.5, -1, 1),
+                               rtol=VIVID_RTOL)  # vividness None: the config's
+    np.testing.assert_allclose(models.predict_ab(g, l, cfg, vividness=1.0).numpy(), raw,
+                               rtol=VIVID_RTOL)
+    np.testing.assert_allclose(models.predict_ab(g, l, cfg, vividness=0.5).numpy(), raw * 0.5,
+                               rtol=VIVID_RTOL)
+
+
+def test_predict_ab_classification_is_the_upsampled_annealed_mean():
+    from colorgan import bins  # noqa: PLC0415
+    from test_upsampling import np_bilinear_resize  # noqa: PLC0415
+
+    cfg = models.preset("tiny", head="classification", output_space="ab", output_stride=4)
+    keras.utils.set_random_seed(2)
+    g = models.build_generator(cfg)
+    out_conv = g.get_layer("out_conv")
+    kernel, bias = out_conv.get_weights()
+    out_conv.set_weights([kernel * 50, bias])  # peaked distributions: vivid colours
+    l = np.random.default_rng(9).uniform(-1, 1, (2, 32, 48, 1)).astype(np.float32)
+    logits = np.asarray(g(l, training=False), np.float64)
+    assert logits.shape == (2, 8, 12, 262)
+    centres = np.asarray(bins.BIN_CENTERS_LAB) / 110.0
+    for vividness in (1.0, 2.5):  # temperature 1 / vividness
+        p = np.exp(vividness * (logits - logits.max(-1, keepdims=True)))
+        p /= p.sum(-1, keepdims=True)
+        want = np_bilinear_resize(p @ centres, (32, 48))
+        got = models.predict_ab(g, l, cfg, vividness=vividness).numpy()
+        assert got.shape == (2, 32, 48, 2)
+        assert got.min() >= -1.0 and got.max() <= 1.0
+        np.testing.assert_allclose(got, want, atol=DECODE_ATOL)

@@ -6,81 +6,29 @@ Each INPUT is a file, a folder (searched recursively) or a glob. Every output is
 (lossless; `--format=jpg` on request) at the input's size, written atomically: the input's own
 luminance with the model's colour. Colour photos are converted to gray first; 8/16-bit gray,
 palette and alpha images are accepted (alpha is kept) and EXIF orientation is honoured.
-A file that cannot be read is reported in one line and skipped; the exit status is then 2.
+Every output carries a provenance record (PNG text chunk / JPEG EXIF: colorgan's version, the
+model's identity, the settings) and the input's own EXIF. An existing output is skipped (so
+re-running a folder resumes it) unless --overwrite; an output path that is one of the inputs is
+never written. A file that cannot be read is reported in one line and skipped; the exit status
+is then 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
-import io
 import os
 
 from absl import app, flags, logging
 import numpy as np
-from PIL import Image, ImageOps
 import tqdm
 
-from colorgan import cli, color, config, data, inference
+from colorgan import cli, color, config, data, images, inference
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
-flags.adopt_module_key_flags(config)
-
-_MAX_16BIT = 65535.0
-_JPEG_QUALITY = 95
-
-
-def read_image(path: str, max_pixels: int = config.DataConfig.max_pixels
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Reads any PIL-readable image upright (EXIF orientation applied).
-
-    Returns:
-      (rgb, alpha): rgb float32 (H, W, 3) in [0, 1] (gray inputs repeated to 3 channels, 16-bit
-      precision kept); alpha uint8 (H, W) or None.
-    Raises:
-      UserError: not an image, truncated, or over `max_pixels` (checked before decoding).
-    """
-    problem = data.check_header(path, max_pixels)
-    if problem:
-        raise UserError(problem)
-    try:
-        with data.pillow_unlimited(), Image.open(path) as img:
-            img.load()  # decode now: truncated and corrupt files fail here
-            return _to_rgb_alpha(ImageOps.exif_transpose(img))
-    except (OSError, SyntaxError, ValueError) as e:  # Pillow's errors for broken image data
-        raise UserError(f"cannot decode ({type(e).__name__}: {e})") from e
-
-
-def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Any Pillow mode -> (float32 RGB in [0, 1], uint8 alpha or None); 16-bit precision kept."""
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    alpha = None
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        alpha = np.asarray(img.getchannel("A"))
-        img = img.convert("L" if img.mode.startswith("L") else "RGB")
-    if img.mode.startswith("I"):  # 16/32-bit integer grayscale
-        gray = np.asarray(img, dtype=np.float32) / _MAX_16BIT
-        rgb = np.repeat(np.clip(gray, 0, 1)[..., None], 3, -1)
-    elif img.mode == "F":
-        rgb = np.repeat(np.clip(np.asarray(img, np.float32), 0, 1)[..., None], 3, -1)
-    elif img.mode in ("L", "1"):
-        rgb = np.repeat(np.asarray(img.convert("L"), np.float32)[..., None] / color.UINT8_MAX, 3, -1)
-    else:
-        rgb = np.asarray(img.convert("RGB"), np.float32) / color.UINT8_MAX
-    return rgb, alpha
-
-
-def encode_image(rgb_u8: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
-    """uint8 RGB (+ optional alpha) -> PNG or JPEG bytes."""
-    img = Image.fromarray(rgb_u8)
-    if alpha is not None and fmt == "png":
-        img.putalpha(Image.fromarray(alpha))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG" if fmt == "png" else "JPEG", quality=_JPEG_QUALITY)
-    return buf.getvalue()
-
+config.flag_definitions.declare_verb_flags("colorize")
 
 def expand_inputs(inputs: list[str], output_dir: str, fmt: str) -> list[tuple[str, str]]:
     """(input file, output file) pairs for files, folders (recursive, structure kept) and globs."""
@@ -113,49 +61,89 @@ def _duplicates(pairs: list[tuple[str, str]]) -> set[str]:
 def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size: int = 0,
                   fmt: str = "png", compare: bool = False,
                   max_pixels: int = config.DataConfig.max_pixels) -> None:
-    """Colourises one file into `dst` (atomically); with `compare`, also `<stem>_compare.png`."""
-    rgb, alpha = read_image(src, max_pixels)
-    out = model.colorize(rgb[None], render_size)[0].numpy()
+    """Colourises one file into `dst` (atomically), with the provenance record and the input's
+    EXIF; with `compare`, also `<stem>_compare.png` (input | result)."""
+    photo = images.read_photo(src, max_pixels)
+    out = model.colorize(photo.rgb[None], render_size)[0].numpy()
     out_u8 = color.to_uint8(out).numpy()
-    write_atomic(dst, encode_image(out_u8, alpha, fmt))
+    record = model.provenance(render_size)
+    write_atomic(dst, images.encode_image(out_u8, photo.alpha, fmt, record, photo.exif))
     if compare:
-        gray_u8 = color.to_uint8(color.gray_rgb(rgb)).numpy()
+        gray_u8 = color.to_uint8(color.gray_rgb(photo.rgb)).numpy()
         side = np.concatenate([gray_u8, out_u8], axis=1)
-        write_atomic(os.path.splitext(dst)[0] + "_compare.png", encode_image(side, None, "png"))
+        write_atomic(compare_path(dst), images.encode_image(side, None, "png", record))
+
+
+def compare_path(dst: str) -> str:
+    return os.path.splitext(dst)[0] + "_compare.png"
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a batch did: outputs written, inputs that failed, inputs skipped (output exists)."""
+    written: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file `path` resolves to (symlinks followed), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _refusal(src: str, dst: str, outputs: list[str], overwrite: bool, inputs: set,
+             duplicates: set[str]) -> tuple[str, str] | None:
+    """Why `src` must not be written now: ('failed', reason) or ('skipped', reason), or None."""
+    if src in duplicates:
+        return "failed", f"its output {dst} is taken by another input"
+    for out in outputs:
+        if _file_id(out) is not None and _file_id(out) in inputs:
+            # Always, --overwrite or not: the output path is an input photo (same file, a
+            # symlink or hard link to it, or the same name on a case-insensitive disk).
+            return "failed", (f"its output {out} is an input file; refusing to overwrite an "
+                              "input (choose another --output)")
+    if not overwrite and any(os.path.exists(out) for out in outputs):
+        return "skipped", f"{dst} exists"
+    return None
 
 
 def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: str, *,
                    render_size: int = 0, fmt: str = "png", compare: bool = False,
                    overwrite: bool = False,
-                   max_pixels: int = config.DataConfig.max_pixels) -> tuple[list[str], list[str]]:
-    """Colourises every input; returns (written outputs, failed inputs). Never raises per file."""
+                   max_pixels: int = config.DataConfig.max_pixels) -> Outcome:
+    """Colourises every input; never raises per file. An existing output is skipped (re-running
+    a folder resumes it) unless `overwrite`; an output that is an input file is never written."""
     pairs = expand_inputs(inputs, output_dir, fmt)
     if not pairs:
         raise UserError(f"no images found in {' '.join(inputs)}")
-    written, failed = [], []
+    outcome = Outcome()
     duplicates = _duplicates(pairs)
+    input_ids = {_file_id(src) for src, _ in pairs} - {None}
     for src, dst in tqdm.tqdm(pairs, unit="img", disable=None if len(pairs) > 1 else True):
-        if src in duplicates:
-            logging.error("%s: its output %s is taken by another input; skipped", src, dst)
-            failed.append(src)
-            continue
-        compare_dst = os.path.splitext(dst)[0] + "_compare.png"
-        if not overwrite and (os.path.exists(dst) or (compare and os.path.exists(compare_dst))):
-            logging.error("%s: %s exists (use --overwrite); skipped", src, dst)
-            failed.append(src)
+        outputs = [dst] + ([compare_path(dst)] if compare else [])
+        refusal = _refusal(src, dst, outputs, overwrite, input_ids, duplicates)
+        if refusal:
+            kind, reason = refusal
+            if kind == "failed":
+                logging.error("%s: %s; skipped", src, reason)
+            getattr(outcome, kind).append(src)
             continue
         try:
             colorize_file(model, src, dst, render_size=render_size, fmt=fmt, compare=compare,
                           max_pixels=max_pixels)
-            written.append(dst)
+            outcome.written.append(dst)
         except UserError as e:
             logging.error("%s: %s; skipped", src, e)
-            failed.append(src)
+            outcome.failed.append(src)
         except Exception as e:  # pylint: disable=broad-except  (one bad file must not stop a batch)
             logging.error("%s: cannot colourise (%s: %s); skipped", src, type(e).__name__,
                           str(e).splitlines()[0] if str(e) else "")
-            failed.append(src)
-    return written, failed
+            outcome.failed.append(src)
+    return outcome
 
 
 @cli.handle_errors
@@ -164,14 +152,18 @@ def main(argv: list[str]) -> int:
     inputs = argv[1:]
     if not inputs:
         raise app.UsageError("give at least one INPUT (file, folder or glob)")
-    model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step)
-    written, failed = colorize_paths(model, inputs, FLAGS.output, render_size=FLAGS.render_size,
-                                     fmt=FLAGS.format, compare=FLAGS.compare,
-                                     overwrite=FLAGS.overwrite, max_pixels=FLAGS.max_pixels)
-    for path in written:
+    model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
+                                 **cli.inference_settings(FLAGS))
+    outcome = colorize_paths(model, inputs, FLAGS.output, render_size=FLAGS.render_size,
+                             fmt=FLAGS.format, compare=FLAGS.compare, overwrite=FLAGS.overwrite,
+                             max_pixels=FLAGS.max_pixels)
+    for path in outcome.written:
         print(path)
-    if failed:
-        logging.error("%d of %d inputs failed", len(failed), len(failed) + len(written))
+    if outcome.skipped:
+        logging.info("%d skipped: output exists, use --overwrite", len(outcome.skipped))
+    if outcome.failed:
+        total = len(outcome.failed) + len(outcome.written) + len(outcome.skipped)
+        logging.error("%d of %d inputs failed", len(outcome.failed), total)
         return cli.EXIT_USER_ERROR
     return cli.EXIT_OK
 

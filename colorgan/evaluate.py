@@ -6,7 +6,8 @@
 Every run also scores the gray baseline (ab = 0: the input itself) on the same images, so no
 number is read without its floor. Without --full_res images are centre-cropped to the model's
 training size (the paper's CIFAR-10 protocol); with it, each image is colourised at its own size
-(L at full resolution, colour rendered at --render_size and upsampled). --split defaults to test.
+(L at full resolution, colour rendered at --render_size and upsampled). --split defaults to test,
+or to all of the images for a folder or archive without train/val/test folders.
 REPORT_DIR gets metrics.json, per_image.csv, summary.md, curve.png, colorfulness.png, grid.png.
 """
 
@@ -26,13 +27,13 @@ from colorgan import cli, color, config, data, inference, metrics
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
-flags.adopt_module_key_flags(config)
+config.flag_definitions.declare_verb_flags("evaluate")
 
 SYSTEMS = ("model", "gray")
 # Per-image metrics, in report order: (name, higher is better).
 METRICS = (("accuracy", True), ("paper_mae", False), ("mae_rgb255", False), ("ab_l1", False),
            ("auc", True), ("psnr", True), ("ssim", True), ("ciede2000", False),
-           ("colorfulness", None), ("colorfulness_ratio", None))
+           ("flat_ab_error", False), ("colorfulness", None), ("colorfulness_ratio", None))
 GRID_CELL = 128  # px, the side of each thumbnail in grid.png
 EVAL_BATCH = 64  # centre-cropped images scored per step
 _MIN_COLORFULNESS = 1e-6  # denominator floor for colourfulness ratios (a fully gray truth)
@@ -56,6 +57,7 @@ def score(rgb_true: tf.Tensor, predictions: dict[str, tf.Tensor], threshold: flo
 def _score_one(rgb_true, lab_true, cf_true, rgb_pred, threshold) -> dict[str, tf.Tensor]:
     lab_pred = color.rgb_to_lab(rgb_pred)
     cf_pred = metrics.colorfulness(rgb_pred)
+    flat_error, flat_pixels = metrics.flat_ab_error(lab_true, lab_pred)
     return {
         "accuracy": metrics.paper_accuracy(lab_true, lab_pred, threshold),
         "paper_mae": metrics.paper_mae(lab_true, lab_pred),
@@ -65,6 +67,8 @@ def _score_one(rgb_true, lab_true, cf_true, rgb_pred, threshold) -> dict[str, tf
         "psnr": metrics.psnr(rgb_true, rgb_pred),
         "ssim": metrics.ssim(rgb_true, rgb_pred),
         "ciede2000": metrics.mean_ciede2000(lab_true, lab_pred),
+        "flat_ab_error": flat_error,
+        "flat_pixels": flat_pixels,
         "colorfulness": cf_pred,
         "colorfulness_ratio": cf_pred / tf.maximum(cf_true, _MIN_COLORFULNESS),
         "cdf": metrics.ab_error_cdf(lab_true[..., 1:], lab_pred[..., 1:]),
@@ -120,6 +124,10 @@ def evaluate(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split:
     truth = float(np.mean([r["colorfulness_truth"] for r in rows]))
     for s in SYSTEMS:
         means[s]["colorfulness_ratio"] = means[s]["colorfulness"] / max(truth, _MIN_COLORFULNESS)
+        # Over flat pixels, not images: a photo with a large sky counts for its sky.
+        pixels = np.array([r[f"{s}_flat_pixels"] for r in rows])
+        errors = np.array([r[f"{s}_flat_ab_error"] for r in rows])
+        means[s]["flat_ab_error"] = float(np.sum(errors * pixels) / max(np.sum(pixels), 1.0))
     return {"rows": rows, "means": means, "truth_colorfulness": truth,
             "cdf": {s: np.mean(np.concatenate(cdfs[s]), axis=0) for s in SYSTEMS}}
 
@@ -249,17 +257,28 @@ def report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: s
     return result
 
 
+def default_split(data_cfg: config.DataConfig) -> str:
+    """'test' where the source has split folders; else 'all' (a flat folder of photos is
+    evaluated whole, not a hash-picked tenth of it)."""
+    if data.has_split_folders(data_cfg):
+        return "test"
+    logging.info("%s has no train/val/test folders: evaluating all of its images (--split picks "
+                 "a hash-assigned split instead)", data_cfg.data)
+    return "all"
+
+
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
-    split = FLAGS.split if FLAGS["split"].present else "test"
     data_cfg = cli.config_from_flags(FLAGS).data
+    split = FLAGS.split if FLAGS["split"].present else default_split(data_cfg)
     specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]
     table = {}
     for i, spec in enumerate(specs):
         out = os.path.join(FLAGS.output, f"{i + 1}_{os.path.basename(spec.rstrip('/'))}") \
             if FLAGS.table else FLAGS.output
-        result = report(inference.load_model(spec, FLAGS.checkpoint_step), data_cfg, split, out,
+        model = inference.load_model(spec, FLAGS.checkpoint_step, **cli.inference_settings(FLAGS))
+        result = report(model, data_cfg, split, out,
                         full_res=FLAGS.full_res, render_size=FLAGS.render_size,
                         threshold=FLAGS.accuracy_threshold, limit=FLAGS.limit,
                         grid_images=FLAGS.grid_images)

@@ -7,12 +7,16 @@ Writes, atomically (temporary name, then rename):
       serving_default           image_bytes: tf.string [N] (encoded JPEG/PNG)
                                 -> colorized_png_bytes: tf.string [N], at each input's full size
       colorize_l                l: float32 [N, H, W, 1] in [-1, 1] (H, W multiples of 2**depth)
-                                -> ab: float32 [N, H, W, 2] in [-1, 1]
+                                -> ab: float32 [N, H, W, 2] in [-1, 1] (decoded at the export's
+                                --vividness, upsampled from the model's output stride)
   OUTPUT/tflite/VERSION/colorgan_{fp32,fp16,int8}.tflite
-                                l [1, S, S, 1] -> ab [1, S, S, 2], float32 at both ends for all
-                                three (int8 quantises inside), S = the render size; each with a
-                                `.tflite.json` sidecar: the model config and a parity report
-                                against the Keras model (ab error in Lab units, latency, size).
+                                l [1, H, W, 1] -> ab [1, H, W, 2], float32 at both ends for all
+                                three (int8 quantises inside); H and W are dynamic (resize the
+                                input tensor to the photo's render size, short side S, aspect
+                                kept, multiples of 2**depth: what the Keras path sees); each with
+                                a `.tflite.json` sidecar: the model config, render size, weights
+                                identity and a parity report against the Keras model (ab error
+                                in Lab units, latency, size).
   OUTPUT/generator_fp16.npz, OUTPUT/config.json   (--formats=fp16_weights, not in the default set)
                                 the generator packaged as colorgan/pretrained/ ships it: float16
                                 weights keyed by weight path; load_model(OUTPUT) reads it.
@@ -33,16 +37,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import cli, color, config, data, inference
+from colorgan import cli, color, config, data, inference, quiet
 from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
-flags.adopt_module_key_flags(config)
+config.flag_definitions.declare_verb_flags("export")
 
-DEFAULT_FORMATS = ("saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
-FORMATS = DEFAULT_FORMATS + ("fp16_weights",)
+DEFAULT_FORMATS = config.DEFAULT_EXPORT_FORMATS
+FORMATS = config.EXPORT_FORMATS
 TFLITE_DIR = "tflite"
 # Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
 # weights round to 11 significant bits; int8 quantises every activation to 256 levels.
@@ -58,8 +62,11 @@ class ExportError(UserError):
 
 
 def _config_json(colorizer: inference.Colorizer, render_size: int, **extra) -> str:
+    """The sidecar every export carries: what inference.load_model needs to use it as the
+    Keras model is used (config, render size) and the identity of the weights."""
     return json.dumps({"config": config.to_dict(colorizer.config), "render_size": render_size,
-                       "source": colorizer.source, **extra}, indent=2, sort_keys=True) + "\n"
+                       "model_id": colorizer.identity, "source": colorizer.source, **extra},
+                      indent=2, sort_keys=True) + "\n"
 
 
 # ----------------------------------------------------------------------------- SavedModel
@@ -76,7 +83,8 @@ def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> ker
 
     def colorize_one(encoded):
         rgb = data.decode_image(encoded)[tf.newaxis]
-        out = inference.colorize_rgb(predict_ab, rgb, render_size, colorizer.multiple)[0]
+        out = inference.colorize_rgb(predict_ab, rgb, render_size, colorizer.multiple,
+                                     colorizer.config.model.color_upsample)[0]
         return tf.io.encode_png(color.to_uint8(out))
 
     def serve_bytes(image_bytes):
@@ -129,18 +137,18 @@ def calibration_l(cfg: config.DataConfig, size: int, count: int) -> np.ndarray:
     return np.concatenate([batch["l"].numpy() for batch in ds])
 
 
-def convert_tflite(colorizer: inference.Colorizer, variant: str, size: int,
-                   calibration: np.ndarray) -> bytes:
-    """TFLite flatbuffer: l (1, size, size, 1) float32 -> ab (1, size, size, 2) float32."""
-    # Through a fixed-shape SavedModel: TFLiteConverter.from_concrete_functions on a Keras 3
-    # model silently drops the variables (a 21 KB model that outputs NaN; TF 2.21).
+def convert_tflite(colorizer: inference.Colorizer, variant: str, calibration: np.ndarray) -> bytes:
+    """TFLite flatbuffer: l (1, H, W, 1) float32 -> ab (1, H, W, 2) float32, H and W dynamic."""
+    # Through a SavedModel: TFLiteConverter.from_concrete_functions on a Keras 3 model silently
+    # drops the variables (a 21 KB model that outputs NaN; TF 2.21).
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serving_default", lambda l: {"ab": colorizer.predict_ab(l)},
-                         input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32, name="l")])
+                         input_signature=[tf.TensorSpec([1, None, None, 1], tf.float32, name="l")])
     with tempfile.TemporaryDirectory() as tmp:
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        return _configure_converter(converter, variant, calibration).convert()
+        with quiet.filtered_stderr():  # the converter prints its quantisation settings
+            return _configure_converter(converter, variant, calibration).convert()
 
 
 def _configure_converter(converter, variant: str, calibration: np.ndarray):
@@ -166,18 +174,17 @@ def tflite_parity(colorizer: inference.Colorizer, content: bytes, variant: str,
     Returns mean/max |ab difference| in Lab units, per-image latency of both, and the file size.
     Raises ExportError for a broken conversion (non-finite output, weights missing, tolerance).
     """
-    interpreter = inference.make_tflite_interpreter(content)
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    lite_fn = inference.tflite_predict_fn(content)
     keras_fn = tf.function(colorizer.predict_ab)
     keras_fn(l_images[:1])  # trace outside the timing
+    lite_fn(l_images[:1])  # sizes the interpreter's input
     lite, ref, lite_s, ref_s = [], [], [], []
     for l in l_images:
         t0 = time.perf_counter()
         for _ in range(_LATENCY_RUNS):
-            interpreter.set_tensor(inp["index"], l[None])
-            interpreter.invoke()
+            result = lite_fn(l[None])
         lite_s.append((time.perf_counter() - t0) / _LATENCY_RUNS)
-        lite.append(interpreter.get_tensor(out["index"])[0])
+        lite.append(result.numpy()[0])
         t0 = time.perf_counter()
         ref.append(keras_fn(l[None]).numpy()[0])
         ref_s.append(time.perf_counter() - t0)
@@ -204,10 +211,10 @@ def tflite_path(output: str, version: int, variant: str) -> str:
     return os.path.join(output, TFLITE_DIR, str(version), f"colorgan_{variant.split('_')[1]}.tflite")
 
 
-def build_tflite(colorizer: inference.Colorizer, variant: str, size: int, calibration: np.ndarray,
+def build_tflite(colorizer: inference.Colorizer, variant: str, calibration: np.ndarray,
                  parity_images: np.ndarray) -> tuple[bytes, dict]:
     """Converts one variant and checks it; returns (flatbuffer, parity report). Writes nothing."""
-    content = convert_tflite(colorizer, variant, size, calibration)
+    content = convert_tflite(colorizer, variant, calibration)
     report = tflite_parity(colorizer, content, variant, parity_images)
     logging.info("%s: %.1f KiB, mean/max ab error %.3f/%.3f Lab units, %.2f ms (Keras %.2f ms)",
                  variant, report["size_bytes"] / 1024, report["mean_ab_error"],
@@ -229,7 +236,7 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise UserError(f"unknown --formats {sorted(unknown)}; valid: {', '.join(FORMATS)}")
-    size = render_size or colorizer.train_size
+    size = render_size or colorizer.default_render_size
     if size % colorizer.multiple:
         raise UserError(f"render size {size} is not a multiple of 2**depth = {colorizer.multiple}")
     tflite = [f for f in formats if f.startswith("tflite")]
@@ -248,7 +255,7 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
         if len(l_images) < calibration_images + parity_images:
             logging.warning("only %d images for calibration and parity (asked %d + %d)",
                             len(l_images), calibration_images, parity_images)
-        built = {v: build_tflite(colorizer, v, size, calib, check) for v in tflite}
+        built = {v: build_tflite(colorizer, v, calib, check) for v in tflite}
     written = []
     if "saved_model" in formats:
         written.append(export_saved_model(colorizer, output, version, size, overwrite=True))
@@ -265,7 +272,8 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
-    colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step)
+    colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
+                                     **cli.inference_settings(FLAGS))
     for path in export(colorizer, FLAGS.output, version=FLAGS.version,
                        formats=tuple(FLAGS.formats), render_size=FLAGS.render_size,
                        calibration_images=FLAGS.calibration_images, overwrite=FLAGS.overwrite):

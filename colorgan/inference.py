@@ -11,6 +11,7 @@ used: the output keeps every detail of the input.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from typing import Callable
@@ -19,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, models, workdir
+from colorgan import color, data, images, models, quiet, upsampling, workdir
 from colorgan import config as config_lib
 from colorgan.config import Config
 from colorgan.errors import UserError
@@ -45,7 +46,8 @@ def render_hw(hw: tf.Tensor, render_size: int, multiple: int) -> tf.Tensor:
     return tf.cast(tf.maximum(rounded, multiple), tf.int32)
 
 
-def colorize_l(predict_ab, l: tf.Tensor, render_size: int, multiple: int) -> tf.Tensor:
+def colorize_l(predict_ab, l: tf.Tensor, render_size: int, multiple: int,
+               color_upsample: str = "bilinear") -> tf.Tensor:
     """Model-space `l` (N, H, W, 1) at full size -> `ab` (N, H, W, 2) at full size.
 
     Args:
@@ -54,17 +56,18 @@ def colorize_l(predict_ab, l: tf.Tensor, render_size: int, multiple: int) -> tf.
       l: float32 (N, H, W, 1) in [-1, 1], any H, W.
       render_size: short side, in pixels, at which the model sees the image.
       multiple: 2**depth of the model.
+      color_upsample: 'bilinear' or 'guided' by the full-size L (upsampling.upsample_ab).
     """
     full_hw = tf.shape(l)[1:3]
     small = tf.image.resize(l, render_hw(full_hw, render_size, multiple), antialias=True)
-    ab = predict_ab(small)
-    return tf.image.resize(ab, full_hw, method="bilinear")
+    return upsampling.upsample_ab(predict_ab(small), small, l, color_upsample)
 
 
-def colorize_rgb(predict_ab, rgb: tf.Tensor, render_size: int, multiple: int) -> tf.Tensor:
+def colorize_rgb(predict_ab, rgb: tf.Tensor, render_size: int, multiple: int,
+                 color_upsample: str = "bilinear") -> tf.Tensor:
     """sRGB (N, H, W, 3) in [0, 1] (colour or gray) -> colourised sRGB (N, H, W, 3) in [0, 1]."""
     l = color.rgb_to_gray_l(rgb)
-    return color.model_to_rgb(l, colorize_l(predict_ab, l, render_size, multiple))
+    return color.model_to_rgb(l, colorize_l(predict_ab, l, render_size, multiple, color_upsample))
 
 
 @dataclasses.dataclass
@@ -76,39 +79,97 @@ class Colorizer:
     kind: str = "keras"  # 'keras', 'saved_model' or 'tflite'
     generator: keras.Model | None = None  # Keras models only
     keepalive: object = None  # a loaded SavedModel: its variables live as long as this object
+    render_size: int = 0  # the default render size (exports: the one they were made for)
+    variant: str = ""  # TFLite: tflite_fp32, tflite_fp16 or tflite_int8
+    model_id: str = ""  # exports: the identity of the weights they were made from
     # One traced pixel path per render size (input shapes vary, so traces relax to None dims).
     _functions: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def multiple(self) -> int:
-        return 2 ** self.config.model.num_down
+        return self.config.model.multiple
 
     @property
     def train_size(self) -> int:
         return self.config.model.image_size
 
+    @property
+    def default_render_size(self) -> int:
+        """The short side the model sees unless told otherwise: an export's own, else the
+        training size."""
+        return self.render_size or self.train_size
+
+    @property
+    def identity(self) -> str:
+        """A short hash of the weights ('g-' + 12 hex digits): the same weights give the same
+        identity on any machine; exports carry the identity of the model they were made from."""
+        if not self.model_id:
+            digest = hashlib.sha256()
+            for w in self.generator.weights:
+                digest.update(np.ascontiguousarray(w.numpy(), np.float32).tobytes())
+            self.model_id = "g-" + digest.hexdigest()[:12]
+        return self.model_id
+
+    def provenance(self, render_size: int = 0) -> dict:
+        """The record written into every image this model colours (images.provenance)."""
+        m = self.config.model
+        return images.provenance(self.identity, self.variant or self.kind,
+                                 render_size or self.default_render_size, m.vividness,
+                                 m.color_upsample, m.flip_average)
+
     def colorize(self, rgb: tf.Tensor, render_size: int = 0) -> tf.Tensor:
         """sRGB (N, H, W, 3) float in [0, 1] -> colourised sRGB (N, H, W, 3) float32 in [0, 1]."""
-        size = render_size or self.train_size
+        size = render_size or self.default_render_size
         rgb = tf.convert_to_tensor(rgb, tf.float32)
+        mode = self.config.model.color_upsample
         if self.kind == "tflite":  # The interpreter is Python, not a TF op: run eagerly.
-            return colorize_rgb(self.predict_ab, rgb, size, self.multiple)
+            return colorize_rgb(self.predict_ab, rgb, size, self.multiple, mode)
         if size not in self._functions:
             self._functions[size] = tf.function(
-                lambda rgb: colorize_rgb(self.predict_ab, rgb, size, self.multiple),
+                lambda rgb: colorize_rgb(self.predict_ab, rgb, size, self.multiple, mode),
                 reduce_retracing=True)
         return self._functions[size](rgb)
 
+    def with_settings(self, vividness: float | None = None, color_upsample: str | None = None,
+                      flip_average: bool | None = None) -> "Colorizer":
+        """This model with other inference settings (None keeps the model's own).
+
+        Raises:
+          UserError: a new vividness or flip_average for an exported model (baked into its
+            graph at export).
+        """
+        model_cfg = self.config.model
+        changes = {k: v for k, v in (("vividness", vividness), ("color_upsample", color_upsample),
+                                     ("flip_average", flip_average))
+                   if v is not None and v != getattr(model_cfg, k)}
+        if not changes:
+            return self
+        cfg = dataclasses.replace(self.config, model=dataclasses.replace(model_cfg, **changes))
+        if self.generator is not None:
+            return keras_colorizer(self.generator, cfg, self.source)
+        baked = sorted(set(changes) & {"vividness", "flip_average"})
+        if baked:
+            raise UserError(f"{self.source}: an exported model's {' and '.join(baked)} are fixed "
+                            "at export; re-export with the setting")
+        return dataclasses.replace(self, config=cfg, _functions={})
+
 
 def keras_colorizer(generator: keras.Model, cfg: Config, source: str) -> Colorizer:
-    """Wraps a Keras generator (inference mode; a Lab model's predicted L is dropped)."""
-    return Colorizer(predict_ab=lambda l: models.predict_ab(generator, l), config=cfg,
+    """Wraps a Keras generator (inference mode, decoded at the config's vividness)."""
+    return Colorizer(predict_ab=lambda l: models.predict_ab(generator, l, cfg.model), config=cfg,
                      source=source, kind="keras", generator=generator)
 
 
-def _read_config(path: str) -> Config:
+def read_sidecar(path: str) -> dict:
+    """An export's sidecar JSON (config, render size, identity, parity), written by export."""
     with open(path, encoding="utf-8") as f:
-        return config_lib.from_dict(json.load(f)["config"])
+        return json.load(f)
+
+
+def _exported(predict_ab, sidecar: dict, source: str, kind: str, **extra) -> Colorizer:
+    return Colorizer(predict_ab=predict_ab, config=config_lib.from_dict(sidecar["config"]),
+                     source=source, kind=kind, render_size=int(sidecar.get("render_size", 0)),
+                     model_id=sidecar.get("model_id", ""), **extra)
 
 
 def saved_model_dir(path: str) -> str | None:
@@ -124,9 +185,8 @@ def saved_model_dir(path: str) -> str | None:
 def _load_saved_model(path: str) -> Colorizer:
     loaded = tf.saved_model.load(path)
     signature = loaded.signatures[L_SIGNATURE]
-    cfg = _read_config(os.path.join(path, SAVED_MODEL_CONFIG))
-    return Colorizer(predict_ab=lambda l: signature(l=l)["ab"], config=cfg, source=path,
-                     kind="saved_model", keepalive=loaded)
+    return _exported(lambda l: signature(l=l)["ab"], read_sidecar(os.path.join(
+        path, SAVED_MODEL_CONFIG)), path, "saved_model", keepalive=loaded)
 
 
 def make_tflite_interpreter(model_content: bytes, num_threads: int | None = None):
@@ -136,28 +196,32 @@ def make_tflite_interpreter(model_content: bytes, num_threads: int | None = None
         from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
     except ImportError:
         Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
-    interpreter.allocate_tensors()
+    with quiet.filtered_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+        interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
+        interpreter.allocate_tensors()
     return interpreter
 
 
 def tflite_predict_fn(model_content: bytes) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Model-space l (N, h, w, 1), any h and w -> ab (N, h, w, 2) through a fixed-size TFLite model.
-
-    The model takes exactly (1, S, S, 1); each image is resized to S x S and its ab resized back.
-    """
+    """Model-space l (N, h, w, 1) -> ab (N, h, w, 2) through a TFLite model with a dynamic
+    (1, H, W, 1) input (colorgan.export): the interpreter's input is resized to each image's own
+    size, so it sees exactly what the Keras model would (the aspect ratio kept)."""
     interpreter = make_tflite_interpreter(model_content)
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    size = tuple(inp["shape"][1:3])
+    shape = [list(inp["shape"])]
 
     def predict(l):
-        l = tf.convert_to_tensor(l, tf.float32)
+        l = np.asarray(tf.convert_to_tensor(l, tf.float32))
+        if list(l.shape[1:]) != shape[0][1:]:
+            interpreter.resize_tensor_input(inp["index"], [1, *l.shape[1:]])
+            interpreter.allocate_tensors()
+            shape[0] = [1, *l.shape[1:]]
         results = []
-        for image in tf.image.resize(l, size, antialias=True).numpy():
+        for image in l:
             interpreter.set_tensor(inp["index"], image[None])
             interpreter.invoke()
             results.append(interpreter.get_tensor(out["index"]))
-        return tf.image.resize(np.concatenate(results), tf.shape(l)[1:3], method="bilinear")
+        return tf.convert_to_tensor(np.concatenate(results))
 
     return predict
 
@@ -169,11 +233,14 @@ def _load_tflite(path: str) -> Colorizer:
                         "beside the model; it holds the model config)")
     with open(path, "rb") as f:
         content = f.read()
-    return Colorizer(predict_ab=tflite_predict_fn(content), config=_read_config(sidecar),
-                     source=path, kind="tflite")
+    info = read_sidecar(sidecar)
+    return _exported(tflite_predict_fn(content), info, path, "tflite",
+                     variant=info.get("parity", {}).get("variant", ""))
 
 
-def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0) -> Colorizer:
+def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0, *,
+               vividness: float | None = None, color_upsample: str | None = None,
+               flip_average: bool | None = None) -> Colorizer:
     """Loads a model for inference.
 
     Args:
@@ -182,9 +249,15 @@ def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0) -> C
         file exported by colorgan.export; 'default' (the shipped reference model); or an already
         loaded Colorizer (returned as is).
       checkpoint_step: with a workdir, the checkpoint to load (0 = latest).
+      vividness, color_upsample, flip_average: inference settings (None: the model's own; see
+        Colorizer.with_settings).
     Raises:
       UserError: nothing loadable at `spec`.
     """
+    return _load(spec, checkpoint_step).with_settings(vividness, color_upsample, flip_average)
+
+
+def _load(spec: str | Colorizer, checkpoint_step: int) -> Colorizer:
     if isinstance(spec, Colorizer):
         return spec
     if spec.endswith(".tflite") and os.path.isfile(spec):
@@ -200,13 +273,14 @@ def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0) -> C
 
 
 def colorize_array(image: np.ndarray, model: str | Colorizer = "default",
-                   render_size: int = 0) -> np.ndarray:
+                   render_size: int = 0, vividness: float | None = None) -> np.ndarray:
     """Colourises one image in memory.
 
     Args:
       image: uint8 (H, W) or (H, W, 1) gray, or (H, W, 3) RGB (converted to gray first).
       model: anything `load_model` accepts.
-      render_size: short side the model sees (0 = its training size).
+      render_size: short side the model sees (0 = the model's default).
+      vividness: how vivid (None = the model's own, chosen on validation data; see --vividness).
     Returns:
       uint8 (H, W, 3) sRGB with the input's luminance and predicted colour.
     """
@@ -218,5 +292,6 @@ def colorize_array(image: np.ndarray, model: str | Colorizer = "default",
     if image.ndim != 3 or image.shape[-1] not in (1, 3):
         raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}")
     rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image
-    out = load_model(model).colorize(rgb[None].astype(np.float32) / color.UINT8_MAX, render_size)[0]
+    colorizer = load_model(model, vividness=vividness)
+    out = colorizer.colorize(rgb[None].astype(np.float32) / color.UINT8_MAX, render_size)[0]
     return color.to_uint8(out).numpy()

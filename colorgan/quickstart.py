@@ -15,12 +15,12 @@ import os
 from absl import flags, logging
 import numpy as np
 
-from colorgan import cli, color, colorize, config, inference, train
+from colorgan import cli, color, config, images, inference, train
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
-flags.adopt_module_key_flags(config)
+config.flag_definitions.declare_verb_flags("quickstart")
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "samples", "chelsea.jpg")
 PANEL = "quickstart.png"
@@ -28,7 +28,7 @@ PANEL = "quickstart.png"
 
 def comparison_panel(photo: str, models: list[inference.Colorizer]) -> np.ndarray:
     """uint8 (H, (2 + len(models)) * W, 3): the photo as gray | each model's colours | the photo."""
-    rgb, _ = colorize.read_image(photo)
+    rgb, _ = images.read_image(photo, config.DataConfig.max_pixels)
     columns = [color.gray_rgb(rgb), *(m.colorize(rgb[None])[0] for m in models), rgb]
     return np.concatenate([color.to_uint8(c).numpy() for c in columns], axis=1)
 
@@ -44,7 +44,8 @@ def quickstart(cfg: config.Config, workdir: str, photo: str = SAMPLE) -> str | N
     except UserError as e:
         logging.warning("no shipped model to compare with (%s)", e)
     path = os.path.join(workdir, PANEL)
-    write_atomic(path, colorize.encode_image(comparison_panel(photo, models), None, "png"))
+    record = {**models[0].provenance(), "note": "comparison panel: gray | colorgan models | original"}
+    write_atomic(path, images.encode_image(comparison_panel(photo, models), None, "png", record))
     return path
 
 

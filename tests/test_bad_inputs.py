@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import cli, colorize, config, data, evaluate, export, inference, train
+from colorgan import cli, colorize, config, data, evaluate, export, images, inference, train
 from colorgan.errors import UserError
 from conftest import run_main, smooth_color_image, write_images
 
@@ -45,7 +45,7 @@ BAD = (
 # The bad inputs that are regular files (a folder walk sees these, not the directory).
 BAD_FILES = tuple(n for n in BAD if n != "folder.jpg")
 # Bad inputs whose *header* is already bad. The truncated files and the PNG with a wrong IDAT
-# length have an intact header, and data.check_header documents that it reads only the header,
+# length have an intact header, and images.check_header documents that it reads only the header,
 # so they are caught at decode time instead.
 INTACT_HEADER = ("truncated_jpeg_half.jpg", "truncated_png_half.png", "png_idat_length_short.png")
 BAD_HEADERS = tuple(n for n in BAD if n not in INTACT_HEADER)
@@ -281,17 +281,17 @@ def test_max_pixels_flag_refuses_a_normal_image_before_decoding(bad_dir, tiny_wo
 # ------------------------------------------------------------------- the library functions
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_check_header_accepts_valid(name, bad_dir):
-    assert data.check_header(_path(bad_dir, name), config.DataConfig.max_pixels) is None
+    assert images.check_header(_path(bad_dir, name), config.DataConfig.max_pixels) is None
 
 
 @pytest.mark.parametrize("name", BAD_HEADERS)
 def test_check_header_gives_a_reason(name, bad_dir):
-    reason = data.check_header(_path(bad_dir, name), config.DataConfig.max_pixels)
+    reason = images.check_header(_path(bad_dir, name), config.DataConfig.max_pixels)
     assert isinstance(reason, str) and reason and "\n" not in reason
 
 
 def test_check_header_bomb_reason_names_the_limit(bad_dir):
-    reason = data.check_header(_path(bad_dir, "bomb_header_50000x50000.png"), 120_000_000)
+    reason = images.check_header(_path(bad_dir, "bomb_header_50000x50000.png"), 120_000_000)
     assert reason.startswith("refused") and "--max_pixels" in reason
 
 
@@ -300,20 +300,20 @@ def test_max_pixels_above_pillows_own_limit_is_honoured(tmp_path):
     header check (Pillow's built-in bomb limit, 2 x 89.5 MP, must not override the flag)."""
     path = tmp_path / "big_scan_15000x15000.png"
     path.write_bytes(bomb_png(15_000, 15_000))
-    assert data.check_header(str(path), 300_000_000) is None
-    assert data.check_header(str(path), 200_000_000).startswith("refused")
+    assert images.check_header(str(path), 300_000_000) is None
+    assert images.check_header(str(path), 200_000_000).startswith("refused")
 
 
 @pytest.mark.parametrize("name", BAD)
 def test_read_image_raises_user_error(name, bad_dir):
     with pytest.raises(UserError) as excinfo:
-        colorize.read_image(_path(bad_dir, name))
+        images.read_image(_path(bad_dir, name), config.DataConfig.max_pixels)
     assert str(excinfo.value) and "\n" not in str(excinfo.value)
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_read_image_odd_valid(name, bad_dir):
-    rgb, alpha = colorize.read_image(_path(bad_dir, name))
+    rgb, alpha = images.read_image(_path(bad_dir, name), config.DataConfig.max_pixels)
     width, height = VALID[name]
     assert rgb.shape == (height, width, 3) and rgb.dtype == np.float32
     assert 0.0 <= rgb.min() and rgb.max() <= 1.0

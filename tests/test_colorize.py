@@ -1,18 +1,49 @@
-"""The colourise CLI, in-process: inputs, outputs, odd images, failures and exit codes."""
+"""The colourise CLI, in-process: inputs, outputs, odd images, failures and exit codes; existing
+outputs skipped, inputs never overwritten; provenance and EXIF in every output."""
 
+import logging
 import os
+import re
 import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan import cli, colorize, color
+import colorgan
+from colorgan import cli, colorize, color, images, inference
 from conftest import run_main, smooth_color_image, write_images
+
+# EXIF tags (TIFF 6.0) the tests write into inputs: camera make and model, date, orientation.
+EXIF_MAKE, EXIF_MODEL, EXIF_DATETIME, EXIF_ORIENTATION = 0x010F, 0x0110, 0x0132, 0x0112
+CAMERA_EXIF = {EXIF_MAKE: "Kodak", EXIF_MODEL: "Brownie 127", EXIF_DATETIME: "1959:07:14 10:00:00"}
+OLD_MTIME_NS = 1_000_000_000 * 10**9  # 2001-09-09: an mtime no write during a test can give
+TINY_RENDER_SIZE = 32  # the tiny recipe's image_size: the default render size of its model
 
 
 def _run(workdir, out, *inputs, extra=()):
     return run_main(colorize.main, [f"--model={workdir}", f"--output={out}", *extra, *map(str, inputs)])
+
+
+def _errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _camera_jpeg(path, h: int = 30, w: int = 44, seed: int = 7, orientation: int = 0) -> np.ndarray:
+    """Writes a colour JPEG with CAMERA_EXIF (and an orientation if given); returns its RGB."""
+    rgb = smooth_color_image(h, w, seed)
+    exif = Image.Exif()
+    for tag, value in CAMERA_EXIF.items():
+        exif[tag] = value
+    if orientation:
+        exif[EXIF_ORIENTATION] = orientation
+    Image.fromarray(rgb).save(path, exif=exif, quality=95)
+    return rgb
+
+
+@pytest.fixture(scope="module")
+def model(tiny_workdir) -> inference.Colorizer:
+    return inference.load_model(tiny_workdir)
 
 
 def test_folder_keeps_structure_and_sizes(tiny_workdir, tmp_path):
@@ -47,12 +78,98 @@ def test_bad_file_is_skipped_and_exit_status_is_2(tiny_workdir, tmp_path):
     assert sorted(os.listdir(out)) == ["img000.png", "img001.png"]  # nothing half-written
 
 
-def test_existing_output_needs_overwrite(tiny_workdir, tmp_path):
-    write_images(tmp_path / "in", 1)
+def test_existing_output_is_skipped_unless_overwrite(tiny_workdir, model, tmp_path, caplog):
+    src = write_images(tmp_path / "in", 2)
     out = tmp_path / "out"
-    assert _run(tiny_workdir, out, tmp_path / "in") == 0
-    assert _run(tiny_workdir, out, tmp_path / "in") == cli.EXIT_USER_ERROR
-    assert _run(tiny_workdir, out, tmp_path / "in", extra=["--overwrite"]) == 0
+    assert _run(tiny_workdir, out, tmp_path / "in") == cli.EXIT_OK
+    first = (out / "img000.png").read_bytes()
+    existing = out / "img000.png"  # a stand-in that shows whether it was rewritten
+    existing.write_bytes(b"an earlier result")
+    os.utime(existing, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+    os.remove(out / "img001.png")  # a missing output is written: re-running resumes a folder
+
+    caplog.set_level(logging.INFO)
+    assert _run(tiny_workdir, out, tmp_path / "in") == cli.EXIT_OK  # skipping is not a failure
+    assert existing.read_bytes() == b"an earlier result"
+    assert existing.stat().st_mtime_ns == OLD_MTIME_NS
+    assert (out / "img001.png").is_file()
+    assert _errors(caplog) == []
+    assert any("1 skipped" in r.getMessage() for r in caplog.records), caplog.text
+
+    outcome = colorize.colorize_paths(model, [str(tmp_path / "in")], str(out))
+    assert outcome == colorize.Outcome(written=[], failed=[], skipped=sorted(src))
+
+    assert _run(tiny_workdir, out, tmp_path / "in", extra=["--overwrite"]) == cli.EXIT_OK
+    assert existing.read_bytes() == first  # rewritten, byte for byte what the first run wrote
+    assert existing.stat().st_mtime_ns != OLD_MTIME_NS
+
+
+@pytest.mark.parametrize("how", ["same_file", "symlink", "hard_link"])
+def test_an_output_that_is_an_input_is_never_written(how, tiny_workdir, tmp_path, caplog):
+    """--output=the input folder, or an output path linked to an input: that input is refused
+    (with or without --overwrite) in one line; the rest of the batch is written; exit 2."""
+    src = tmp_path / "in"
+    write_images(src, 1)
+    old = src / "old.png"
+    os.rename(src / "img000.png", old)
+    _camera_jpeg(src / "other.jpg")
+    original = old.read_bytes()
+    os.utime(old, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+    out = src if how == "same_file" else tmp_path / "out"
+    if how == "symlink":
+        out.mkdir()
+        os.symlink(old, out / "old.png")
+    elif how == "hard_link":
+        out.mkdir()
+        os.link(old, out / "old.png")
+    caplog.set_level(logging.WARNING)
+    for extra in ([], ["--overwrite"]):
+        caplog.clear()
+        assert _run(tiny_workdir, out, old, src / "other.jpg", extra=extra) == cli.EXIT_USER_ERROR
+        assert old.read_bytes() == original and old.stat().st_mtime_ns == OLD_MTIME_NS
+        naming = [m for m in _errors(caplog) if "old.png" in m]
+        assert len(naming) == 1 and "input" in naming[0] and "\n" not in naming[0], _errors(caplog)
+        assert not any("other.jpg" in m for m in _errors(caplog))
+        with Image.open(out / "other.png") as result:  # the rest of the batch is written
+            assert result.size == (44, 30)
+    if how == "symlink":
+        assert os.readlink(out / "old.png") == str(old)
+    if how == "hard_link":
+        assert os.path.samefile(out / "old.png", old)
+
+
+def test_outputs_carry_provenance_and_exif_and_repeat_byte_for_byte(tiny_workdir, model, tmp_path):
+    photo = tmp_path / "in" / "camera.jpg"
+    photo.parent.mkdir()
+    _camera_jpeg(photo)
+    runs = {"png": [], "jpg": ["--format=jpg", "--render_size=64", "--compare"],
+            "png_again": []}
+    for name, extra in runs.items():
+        assert _run(tiny_workdir, tmp_path / name, photo, extra=extra) == cli.EXIT_OK
+    png, jpg = tmp_path / "png" / "camera.png", tmp_path / "jpg" / "camera.jpg"
+    assert png.read_bytes() == (tmp_path / "png_again" / "camera.png").read_bytes()
+
+    assert re.fullmatch(r"g-[0-9a-f]{12}", model.identity)
+    assert model.identity == inference.load_model(tiny_workdir).identity  # a hash, not a counter
+    for path, render_size in ((png, TINY_RENDER_SIZE), (jpg, 64),
+                              (tmp_path / "jpg" / "camera_compare.png", 64)):
+        record = images.read_provenance(str(path))
+        assert record == model.provenance(render_size), path
+        assert record["software"] == f"colorgan {colorgan.__version__}"
+        assert record["model"] == model.identity and record["model_kind"] == "keras"
+        assert record["render_size"] == render_size
+        assert record["vividness"] == model.config.model.vividness
+        assert record["color_upsample"] == model.config.model.color_upsample
+        assert record["note"] == images.PROVENANCE_NOTE
+    with Image.open(png) as img:
+        assert img.info["Software"] == f"colorgan {colorgan.__version__}"
+        exif = img.getexif()
+    with Image.open(jpg) as img:
+        assert img.format == "JPEG"
+        jpg_exif = img.getexif()
+    assert jpg_exif[images.EXIF_SOFTWARE] == f"colorgan {colorgan.__version__}"
+    for tag, value in CAMERA_EXIF.items():  # the photo's own EXIF, carried to both formats
+        assert exif[tag] == value and jpg_exif[tag] == value
 
 
 def test_compare_and_jpeg_format(tiny_workdir, tmp_path):
@@ -77,9 +194,7 @@ def test_alpha_palette_16bit_and_exif(tiny_workdir, tmp_path):
     Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png", transparency=0)
     gray16 = (np.linspace(0, 65535, 24 * 40).reshape(24, 40)).astype(np.uint16)
     Image.fromarray(gray16).save(tmp_path / "gray16.png")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    Image.fromarray(rgb).save(tmp_path / "rotated.jpg", exif=exif)
+    _camera_jpeg(tmp_path / "rotated.jpg", 24, 40, seed=5, orientation=6)  # 6: turn 90 deg to show
     out = tmp_path / "out"
     assert _run(tiny_workdir, out, tmp_path) == 0
     rgba_out = Image.open(out / "rgba.png")
@@ -87,15 +202,11 @@ def test_alpha_palette_16bit_and_exif(tiny_workdir, tmp_path):
     np.testing.assert_array_equal(np.asarray(rgba_out)[..., 3], alpha)
     assert Image.open(out / "palette.png").mode == "RGBA"
     assert Image.open(out / "gray16.png").size == (40, 24)
-    assert Image.open(out / "rotated.png").size == (24, 40)  # upright: width and height swapped
-
-
-def test_read_image_16bit_keeps_precision(tmp_path):
-    gray16 = np.arange(0, 65536, 64, dtype=np.uint16).reshape(32, 32)
-    Image.fromarray(gray16).save(tmp_path / "g.png")
-    rgb, alpha = colorize.read_image(str(tmp_path / "g.png"))
-    assert alpha is None and rgb.shape == (32, 32, 3)
-    assert len(np.unique(rgb[..., 0])) == 1024  # more levels than 8 bits could hold
+    with Image.open(out / "rotated.png") as rotated:
+        assert rotated.size == (24, 40)  # upright: width and height swapped
+        exif = rotated.getexif()
+    assert EXIF_ORIENTATION not in exif  # applied to the pixels, so not carried
+    assert {tag: exif.get(tag) for tag in CAMERA_EXIF} == CAMERA_EXIF
 
 
 @pytest.mark.parametrize("argv,code", [

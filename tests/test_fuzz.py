@@ -2,14 +2,15 @@
 colouriser. No crash, no traceback, every file accounted for, and no hang.
 
 What counts as handled:
-  * data.check_header: returns None or a one-line reason; never raises.
+  * images.check_header: returns None or a one-line reason; never raises.
   * data.decode_image (the tf.data / SavedModel path): decodes, or raises
     tf.errors.InvalidArgumentError. Any other exception type fails the test.
   * colorize.colorize_file (library): succeeds, or raises UserError (its documented contract,
     which covers Pillow's OSError/SyntaxError on data past an intact header). Anything else
     (OSError, ValueError, struct.error, zlib.error, ...) fails the test.
-  * colorize.colorize_paths (what the CLI runs): never raises; returns (written, failed) covering
-    every file, exactly the files colorize_file failed on; one error line per failed file; only
+  * colorize.colorize_paths (what the CLI runs): never raises; returns an Outcome whose written
+    and failed lists cover every file (none skipped: the output folder starts empty), failed
+    being exactly the files colorize_file failed on; one error line per failed file; only
     complete outputs in the output folder.
 Time: no performance assertion. Hang guards only, ~100x what these 40 x 56 images take on a
 loaded 2-core machine: HANG_GUARD_FILE_S per file and HANG_GUARD_TOTAL_S for the whole folder.
@@ -28,7 +29,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import colorize, config, data, inference
+from colorgan import colorize, config, data, images, inference
 from colorgan.errors import UserError
 from conftest import smooth_color_image
 
@@ -103,7 +104,7 @@ def model(tiny_workdir) -> inference.Colorizer:
 
 def test_check_header_never_raises(fuzz_files):
     for path in fuzz_files:
-        reason = data.check_header(path, MAX_PIXELS)
+        reason = images.check_header(path, MAX_PIXELS)
         assert reason is None or (isinstance(reason, str) and reason and "\n" not in reason), path
 
 
@@ -130,7 +131,7 @@ def test_colorize_file_and_colorize_paths(fuzz_files, model, tmp_path, caplog, c
     outcomes, failed_expected, unhandled, slow = collections.Counter(), set(), [], []
     single_out = tmp_path / "single"
     for path in fuzz_files:
-        refused = data.check_header(path, MAX_PIXELS)
+        refused = images.check_header(path, MAX_PIXELS)
         dst = str(single_out / (os.path.splitext(os.path.basename(path))[0] + ".png"))
         t0 = time.perf_counter()
         error = None
@@ -163,8 +164,10 @@ def test_colorize_file_and_colorize_paths(fuzz_files, model, tmp_path, caplog, c
     folder = os.path.dirname(next(iter(fuzz_files)))
     out = tmp_path / "batch"
     t0 = time.perf_counter()
-    written, failed = colorize.colorize_paths(model, [folder], str(out))
+    outcome = colorize.colorize_paths(model, [folder], str(out))
     assert time.perf_counter() - t0 < HANG_GUARD_TOTAL_S
+    written, failed = outcome.written, outcome.failed
+    assert outcome.skipped == []
     assert len(written) + len(failed) == len(fuzz_files)
     assert sorted(failed) == sorted(failed_expected)
     assert sorted(os.listdir(out)) == sorted(os.path.basename(w) for w in written)  # no temp files

@@ -92,3 +92,58 @@ def test_package_exports_the_api(tiny_workdir):
     model = colorgan.load_model(tiny_workdir)
     assert isinstance(model, inference.Colorizer)
     assert colorgan.colorize_array(np.zeros((16, 16), np.uint8), model=model).shape == (16, 16, 3)
+
+
+# --------------------------------------------------------------- colour upsampling settings
+# a*, b* of a mid-gray image read back from float32 sRGB (no uint8 rounding here): the model's
+# tanh output and the Lab round trip, well under a just-noticeable difference.
+AB_READBACK_ATOL = 0.5
+def _edge_l(h: int = 64, w: int = 96) -> np.ndarray:
+    """(1, H, W, 1) model-space L with a vertical edge at x = 45 (off the render grid)."""
+    l = np.full((1, h, w, 1), -0.5, np.float32)
+    l[:, :, 45:] = 0.5
+    return l
+
+
+def _ab_follows_l(l):
+    """A stand-in model whose colour is an affine function of its input's L."""
+    return tf.concat([0.6 * l + 0.1, -0.4 * l], axis=-1)
+
+
+def test_colorize_l_guided_follows_the_full_resolution_edge():
+    l = _edge_l()
+    ideal = _ab_follows_l(l).numpy()  # the colour the full-resolution L calls for
+    guided = inference.colorize_l(_ab_follows_l, tf.constant(l), 16, 8, "guided").numpy()
+    bilinear = inference.colorize_l(_ab_follows_l, tf.constant(l), 16, 8).numpy()  # default
+    assert guided.shape == bilinear.shape == (1, 64, 96, 2)
+    # Rendered at 16 px (1/4), bilinear smears the edge over ~8 full-resolution pixels: score
+    # the band of +-8 px around it.
+    band = (slice(None), slice(None), slice(45 - 8, 45 + 8))
+    err_guided = np.abs(guided - ideal)[band].mean()
+    err_bilinear = np.abs(bilinear - ideal)[band].mean()
+    assert err_bilinear > 0.02 and err_guided < err_bilinear / 5
+    with pytest.raises(ValueError, match="unknown upsample mode 'nearest'"):
+        inference.colorize_l(_ab_follows_l, tf.constant(l), 16, 8, "nearest")
+
+
+def test_with_settings_returns_a_new_colorizer_or_itself(tiny_config):
+    model = _constant_ab_colorizer(tiny_config, a=20.0, b=-10.0)
+    assert model.with_settings() is model
+    assert model.with_settings(vividness=model.config.model.vividness) is model  # no change
+    guided = model.with_settings(color_upsample="guided", vividness=1.5)
+    assert guided is not model and guided.generator is model.generator
+    assert guided.config.model.color_upsample == "guided" and guided.config.model.vividness == 1.5
+    assert model.config.model.color_upsample == "bilinear"  # the original is unchanged
+    # Vividness scales a regression model's constant colour: 1.5 x (20, -10).
+    rgb = np.full((1, 32, 48, 3), 0.5, np.float32)
+    lab = color.rgb_to_lab(guided.colorize(rgb)).numpy()
+    np.testing.assert_allclose(lab[..., 1:].reshape(-1, 2).mean(0), [30.0, -15.0],
+                               atol=AB_READBACK_ATOL)
+
+
+def test_an_exported_models_vividness_cannot_change(tiny_config):
+    exported = inference.Colorizer(predict_ab=lambda l: tf.zeros_like(l)[..., :1] * [[0, 0]],
+                                   config=tiny_config, source="exported", kind="saved_model")
+    assert exported.with_settings(color_upsample="guided").config.model.color_upsample == "guided"
+    with pytest.raises(UserError, match="exported.*vividness.*fixed at export"):
+        exported.with_settings(vividness=2.0)

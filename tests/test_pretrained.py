@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 import colorgan
-from colorgan import cli, color, colorize, workdir
+from colorgan import cli, color, colorize, config, images, workdir
 from conftest import run_main
 
 BUDGET_BYTES = 12 * 1024 * 1024
@@ -24,7 +24,7 @@ def test_package_within_budget_and_float16():
 
 def test_default_model_colours_a_held_out_photo_better_than_gray():
     model = colorgan.load_model("default")
-    rgb, _ = colorize.read_image(PHOTO)
+    rgb, _ = images.read_image(PHOTO, config.DataConfig.max_pixels)
     out = model.colorize(rgb[None])[0].numpy()
     ab_true = color.rgb_to_lab(rgb).numpy()[..., 1:]
     ab_out = color.rgb_to_lab(out).numpy()[..., 1:]

@@ -14,7 +14,7 @@ inherits the other's memory or traced functions:
   floor  each unavoidable part alone (warm median): decoding the JPEG (Pillow, to uint8), the full
          image through color.rgb_to_lab and color.lab_to_rgb, the bare model forward at the render
          size (inference.render_hw of --render_size), PNG-encoding the colourised full image
-         (colorize.encode_image).
+         (images.encode_image).
 Ratio: e2e warm / floor (target <= 1.2); every part is also shown as its share of the floor.
 """
 
@@ -33,7 +33,7 @@ from PIL import Image
 import tensorflow as tf
 
 import common
-from colorgan import cli, color, colorize, inference
+from colorgan import cli, color, colorize, images, inference
 
 FLAGS = flags.FLAGS
 NAME = "colorize_latency"
@@ -100,7 +100,7 @@ def measure_floor(model: inference.Colorizer, photo: str, *, render_size: int, r
     out_u8 = color.to_uint8(model.colorize(rgb, render_size)[0]).numpy()
     cases = dict(zip(FLOOR_PARTS, (
         lambda: decode_jpeg(photo), lambda: to_lab(rgb), lambda: to_rgb(lab),
-        lambda: forward(l_small), lambda: colorize.encode_image(out_u8, None, "png"))))
+        lambda: forward(l_small), lambda: images.encode_image(out_u8, None, "png"))))
     timings = common.measure(cases, calls=1, repeats=repeats, warmup=max(warmup, 1))
     return {"render_hw": [int(v) for v in render_hw],
             "parts": {name: t.to_dict() for name, t in timings.items()}}

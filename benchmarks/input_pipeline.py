@@ -6,7 +6,7 @@ Timed in one process, one case after the other (each would steal the other's CPU
   pipeline   batches of data.make_train_dataset (read, decode, random crop and flip, RGB -> Lab)
              over data.training_files(--data), after --warmup batches (autotune settles, the
              prefetch buffer fills), --steps batches per timed block.
-  step       the demand: colorgan's train step (train.build_state + train.make_train_step) with
+  step       the demand: colorgan's train step (step.build_state + step.make_train_step) with
              the model, mode and precision of --step_recipe (default reference_gan: the shipped
              model's GAN phase, bf16), at --image_size and --batch_size, on one constant batch
              taken from the pipeline.
@@ -30,7 +30,8 @@ from absl import app, flags, logging
 import tensorflow as tf
 
 import common
-from colorgan import cli, data, train, workdir
+from colorgan import cli, data, workdir
+from colorgan import step as step_lib
 from colorgan.config import Config
 
 FLAGS = flags.FLAGS
@@ -66,8 +67,8 @@ def measure_all(cfg: Config, files: tuple[str, ...], *, steps: int, repeats: int
         return timings
     dataset = data.make_train_dataset(cfg.data, files, cfg.train.seed)
     with workdir.precision(cfg.train.mixed_precision):
-        state = train.build_state(cfg.model, cfg.train)
-    step = train.make_train_step(state, cfg.train, cfg.model.output_space, dataset.element_spec)
+        state = step_lib.build_state(cfg.model, cfg.train)
+    step = step_lib.make_train_step(state, cfg.model, cfg.train, dataset.element_spec)
     batch, update_d = next(batches), tf.constant(True)
     timings.update(common.measure({"step": lambda: step(batch, update_d)}, calls=steps,
                                   repeats=repeats, warmup=warmup, units=units))

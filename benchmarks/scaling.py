@@ -15,7 +15,7 @@ keeps the per-worker batch (--batch_size), so 2 workers train a global batch twi
 
 efficiency = (2 workers' global images/s) / (2 x the 1-worker images/s); target >= 0.85.
 
-Each case runs colorgan's own train step (train.build_state + train.make_train_step, the model,
+Each case runs colorgan's own train step (step.build_state + step.make_train_step, the model,
 losses and precision of a recipe) on a constant in-memory batch fed through the strategy's
 distributed dataset, so it measures compute plus the gradient all-reduce, not the input pipeline.
 Every process runs --warmup steps, then --repeats timed blocks of --steps steps; a figure is the
@@ -60,7 +60,8 @@ def run_worker(spec: dict) -> dict:
     if spec["threads"]:
         tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
         tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op_threads"])
-    from colorgan import cli, data, train, workdir  # noqa: PLC0415
+    from colorgan import cli, data, workdir  # noqa: PLC0415
+    from colorgan import step as step_lib  # noqa: PLC0415
 
     strategy = distribute.make_strategy(spec["strategy"])  # before any other op
     cfg = cli.config_from_recipe(spec["recipe"])
@@ -72,8 +73,8 @@ def run_worker(spec: dict) -> dict:
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: tf.data.Dataset.from_tensors(batch).repeat())
     with workdir.precision(cfg.train.mixed_precision):
-        state = train.build_state(cfg.model, cfg.train, strategy)
-    step = train.make_train_step(state, cfg.train, cfg.model.output_space, dataset.element_spec)
+        state = step_lib.build_state(cfg.model, cfg.train, strategy)
+    step = step_lib.make_train_step(state, cfg.model, cfg.train, dataset.element_spec)
     batches, update_d = iter(dataset), tf.constant(True)
     timing = common.measure({"step": lambda: step(next(batches), update_d)}, calls=spec["steps"],
                             repeats=spec["repeats"], warmup=spec["warmup"],

@@ -14,7 +14,7 @@ Variants per (mode, size), all on the same Keras models from colorgan.models:
               optimizers, optimizer.apply_gradients, one @tf.function, no non-finite guard;
               colorgan's pixel loss, BinaryCrossentropy(from_logits=True) for D and adversarial.
   plain_bf16  the same under the mixed_bfloat16 policy (colorgan.workdir.precision).
-  ours_fp32   train.build_state + train.make_train_step (guard, BN rollback, trackers).
+  ours_fp32   step.build_state + step.make_train_step (guard, BN rollback, trackers).
   ours_bf16   the same in bfloat16.
   *_xla       with --jit: each variant again under tf.function(jit_compile=True) (ours:
               make_train_step(..., jit_compile=True)).
@@ -37,7 +37,8 @@ import keras
 import tensorflow as tf
 
 import common
-from colorgan import cli, data, models, train, workdir
+from colorgan import cli, data, losses, models, workdir
+from colorgan import step as step_lib
 from colorgan.config import ModelConfig, TrainConfig
 
 FLAGS = flags.FLAGS
@@ -105,10 +106,10 @@ def make_plain_step(model_cfg: ModelConfig, train_cfg: TrainConfig, precision: s
 
     @tf.function(jit_compile=jit)
     def step(l, ab):
-        target = train.target_color({"l": l, "ab": ab}, model_cfg.output_space)
+        target = losses.target_color({"l": l, "ab": ab}, model_cfg.output_space)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = generator(l, training=True)
-            g_loss = train.pixel_loss(train_cfg.pixel_loss, target, fake)
+            g_loss = losses.pixel_loss(train_cfg.pixel_loss, target, fake)
             if discriminator is not None:
                 real_logits = discriminator([l, target], training=True)
                 fake_logits = discriminator([l, fake], training=True)
@@ -128,12 +129,12 @@ def make_plain_step(model_cfg: ModelConfig, train_cfg: TrainConfig, precision: s
 
 def make_our_step(model_cfg: ModelConfig, train_cfg: TrainConfig, precision: str, jit: bool,
                   batch: dict[str, tf.Tensor]):
-    """colorgan's own step (train.build_state + train.make_train_step), optionally under XLA:
+    """colorgan's own step (step.build_state + step.make_train_step), optionally under XLA:
     (step(batch, update_d) -> losses, args)."""
     with workdir.precision(precision):
-        state = train.build_state(model_cfg, train_cfg)
+        state = step_lib.build_state(model_cfg, train_cfg)
     spec = {key: tf.TensorSpec.from_tensor(value) for key, value in batch.items()}
-    step = train.make_train_step(state, train_cfg, model_cfg.output_space, spec, jit_compile=jit)
+    step = step_lib.make_train_step(state, model_cfg, train_cfg, spec, jit_compile=jit)
     return step, (batch, tf.constant(True))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from colorgan import bins, models
-from colorgan.config import ModelConfig, TrainConfig
+from colorgan.config import ModelConfig, TrainConfig, check_choice
 
 
 def pixel_loss(kind: str, target: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
@@ -73,14 +73,17 @@ def classification_loss(logits: tf.Tensor, ab: tf.Tensor, class_weights: tf.Tens
 
 def target_color(batch: dict[str, tf.Tensor], output_space: str) -> tf.Tensor:
     """What a regression G should output for a batch: Lab (l ++ ab, the seed) or ab."""
-    return tf.concat([batch["l"], batch["ab"]], -1) if output_space == "lab" else batch["ab"]
+    if check_choice("output_space", output_space) == "lab":
+        return tf.concat([batch["l"], batch["ab"]], -1)
+    return batch["ab"]
 
 
 def pixel_prediction(g_out: tf.Tensor, cfg: ModelConfig, size) -> tf.Tensor:
     """The colour the pixel loss compares, at the training `size` ([2] int): a regression
     output (all its channels), or a classification head's mean colour (temperature 1), upsampled
     bilinearly from G's output resolution as inference does."""
-    pred = g_out if cfg.head == "regression" else models.decode_ab(g_out, cfg, 1.0)
+    regression = check_choice("head", cfg.head) == "regression"
+    pred = g_out if regression else models.decode_ab(g_out, cfg, 1.0)
     if cfg.output_stride > 1:
         pred = tf.image.resize(pred, size, method="bilinear")
     return pred

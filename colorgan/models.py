@@ -16,7 +16,7 @@ from keras import layers
 import tensorflow as tf
 
 from colorgan import bins
-from colorgan.config import ModelConfig
+from colorgan.config import ModelConfig, check_choice
 
 # DCGAN/pix2pix weight initialisation: N(0, 0.02).
 INIT_STDDEV = 0.02
@@ -129,7 +129,9 @@ def context_block(x, channels: int, *, name: str, sync: bool = False):
 
 def head_channels(cfg: ModelConfig) -> int:
     """Channels of G's output: colour (3 Lab, 2 ab) or one logit per a*b* bin."""
-    return bins.NUM_BINS if cfg.head == "classification" else cfg.output_channels
+    if check_choice("head", cfg.head) == "classification":
+        return bins.NUM_BINS
+    return cfg.output_channels
 
 
 def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.Model:
@@ -183,7 +185,7 @@ def decode_ab(output: tf.Tensor, cfg: ModelConfig, vividness: float = 1.0) -> tf
     Classification heads: the annealed mean at temperature 1 / vividness. Regression heads: a
     Lab model's predicted L is dropped, and ab is scaled by vividness (clipped to the range).
     """
-    if cfg.head == "classification":
+    if check_choice("head", cfg.head) == "classification":
         return bins.annealed_mean(output, 1.0 / vividness)
     ab = output[..., -2:]
     return ab if vividness == 1.0 else tf.clip_by_value(ab * vividness, -1.0, 1.0)

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from colorgan import losses, models
-from colorgan.config import ModelConfig, TrainConfig
+from colorgan.config import ModelConfig, TrainConfig, check_choice
 
 
 # --------------------------------------------------------------------------------- the state
@@ -127,7 +127,7 @@ def make_train_step(state: TrainState, model_cfg: ModelConfig, train_cfg: TrainC
     XLA (slower on the 2-core CPU this was measured on; see BENCHMARKS.md).
     """
     strategy, g, d = state.strategy, state.generator, state.discriminator
-    gan = train_cfg.mode == "gan"
+    gan = check_choice("mode", train_cfg.mode) == "gan"
     networks = [g, d] if gan else [g]
     stats = [v for net in networks for v in net.non_trainable_variables]
     replicas = strategy.num_replicas_in_sync

@@ -156,8 +156,9 @@ def restore_newest(checkpoint: tf.train.Checkpoint, paths: list[str], *,
 @contextlib.contextmanager
 def precision(policy: str):
     """Temporarily sets Keras' global dtype policy ('float32' or 'bfloat16' -> mixed_bfloat16)."""
+    policies = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if policy == "bfloat16" else "float32")
+    keras.config.set_dtype_policy(policies[config_lib.check_choice("mixed_precision", policy)])
     try:
         yield
     finally:

@@ -259,3 +259,23 @@ def test_model_config_stride_and_vividness_checks(overrides, match):
 def test_non_finite_data_weights_are_refused(weights):
     with pytest.raises(ValueError, match="data_weights"):
         config.DataConfig(data="/a,/b", data_weights=weights)
+
+
+def test_dispatch_sites_refuse_unknown_values_instead_of_falling_back():
+    """Code that branches on a choice calls check_choice: a Config built around the dataclass
+    checks (dataclasses.replace skips nothing, but object.__setattr__ or a stale dict could)
+    still cannot pick a branch silently."""
+    import tensorflow as tf  # noqa: PLC0415
+    from colorgan import losses, models, workdir  # noqa: PLC0415
+
+    batch = {"l": tf.zeros([1, 4, 4, 1]), "ab": tf.zeros([1, 4, 4, 2])}
+    with pytest.raises(ValueError, match="output_space='xyz' is not one of lab, ab"):
+        losses.target_color(batch, "xyz")
+    with pytest.raises(ValueError, match="mixed_precision='float16' is not one of"):
+        with workdir.precision("float16"):
+            pass
+    cfg = config.ModelConfig(image_size=32, depth=3)
+    object.__setattr__(cfg, "head", "mixture")  # what a check-free construction would leave
+    with pytest.raises(ValueError, match="head='mixture' is not one of regression, classification"):
+        models.decode_ab(tf.zeros([1, 4, 4, 2]), cfg)
+    assert config.check_choice("pixel_loss", "l1") == "l1"

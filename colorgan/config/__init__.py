@@ -44,12 +44,19 @@ STRATEGIES = CHOICES["strategy"]  # colorgan/distribute.py
 SOURCE_SEPARATOR = ","
 
 
+def check_choice(name: str, value: str) -> str:
+    """`value` if it is one of CHOICES[name], else ValueError naming the field and the allowed
+    values. Dispatch sites call it too, so no branch falls back silently."""
+    if value not in CHOICES[name]:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(CHOICES[name])}")
+    return value
+
+
 def _check_choices(section) -> None:
     """Raises ValueError naming the field and its allowed values for any unknown choice."""
     for f in dataclasses.fields(section):
-        if f.name in CHOICES and getattr(section, f.name) not in CHOICES[f.name]:
-            raise ValueError(f"{f.name}={getattr(section, f.name)!r} is not one of "
-                             f"{', '.join(CHOICES[f.name])}")
+        if f.name in CHOICES:
+            check_choice(f.name, getattr(section, f.name))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,7 +49,7 @@ def reuse_flag(name: str, help_text: str | None = None, default: Any = None) -> 
 
     Call at import time of the script (its --help is built from the main module's key flags).
     """
-    if FLAGS.find_module_defining_flag(name) != config.__name__:
+    if FLAGS.find_module_defining_flag(name) != config.flag_definitions.__name__:
         raise ValueError(f"--{name} is not one of colorgan's flags")
     flag = FLAGS[name]
     if help_text is not None:

@@ -102,26 +102,75 @@ def inference_settings(flag_values: flags.FlagValues) -> dict:
             if flag_values[name].present}
 
 
-def parse_flags(argv: Sequence[str]) -> list[str]:
+# absl's help flags: a verb with `extra_help` prints that text after absl's own help.
+_HELP_ARGS = frozenset({"--help", "-help", "-h", "-?", "--helpshort", "--helpfull"})
+
+
+def split_argv(argv: Sequence[str],
+               flag_values: flags.FlagValues = flags.FLAGS) -> tuple[list[str], list[str]]:
+    """(argv[0] and the flags absl defines, with their values; every other argument, in order).
+
+    The second list is for another parser (Beam's PipelineOptions), so it keeps the two-word form
+    `--runner DataflowRunner` intact: absl's `known_only` parse would move such values after all
+    unknown flags. An absl flag's value may be its next argument (`--model PATH`) unless it is a
+    boolean; `--noNAME` is a boolean's negation. Everything after `--` goes to the second list.
+    """
+    ours, rest = [argv[0]], []
+    args = list(argv[1:])
+    while args:
+        arg = args.pop(0)
+        if arg == "--":
+            rest += [arg, *args]
+            break
+        name, eq, _ = arg.lstrip("-").partition("=")
+        negated = name not in flag_values and name.startswith("no") and name[2:] in flag_values
+        if not arg.startswith("-") or not (name in flag_values or negated):
+            rest.append(arg)
+            continue
+        ours.append(arg)
+        if not eq and not negated and not flag_values[name].boolean and args:
+            ours.append(args.pop(0))
+    return ours, rest
+
+
+def parse_flags(argv: Sequence[str], passthrough: bool = False,
+                extra_help: Callable[[], str] | None = None) -> list[str]:
     """absl's flags parser with recipe expansion; returns the positional arguments. Without
     --verbose, TensorFlow's own Python log lines below errors (retracing hints, checkpoint
-    timings) stay off the screen."""
+    timings) stay off the screen.
+
+    `passthrough`: arguments that are not colorgan's or absl's flags are returned after argv[0]
+    instead of being an error (split_argv). `extra_help`: text printed after absl's --help.
+    """
     try:
-        positional = flags.FLAGS(expand_argv(argv))
+        argv = expand_argv(argv)
+        if extra_help and _HELP_ARGS & set(argv[1:]):
+            app.usage(shorthelp="--helpfull" not in argv, writeto_stdout=True)
+            print(extra_help())
+            sys.exit(EXIT_USAGE)  # absl's own status after --help
+        argv, rest = split_argv(argv) if passthrough else (argv, [])
+        positional = flags.FLAGS(argv) + rest
     except (flags.Error, app.UsageError) as e:
         print(f"{os.path.basename(argv[0])}: {e}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     if not flags.FLAGS.verbose:
-        for name in ("absl", "tensorflow"):  # TF 2.21 logs through absl.logging directly
-            std_logging.getLogger(name).addFilter(_drop_library_lines)
+        hide_library_logs()
     return positional
 
 
-_LIBRARY_PATHS = (f"{os.sep}tensorflow{os.sep}", f"{os.sep}keras{os.sep}", f"{os.sep}tf_keras{os.sep}")
+def hide_library_logs() -> None:
+    """TensorFlow's, Keras' and Beam's own Python log lines below errors off the screen (TF 2.21
+    logs through absl.logging directly; Beam's import warns on the root logger)."""
+    for name in ("absl", "tensorflow", ""):
+        std_logging.getLogger(name).addFilter(_drop_library_lines)
+
+
+_LIBRARY_PATHS = tuple(f"{os.sep}{name}{os.sep}"
+                       for name in ("tensorflow", "keras", "tf_keras", "apache_beam"))
 
 
 def _drop_library_lines(record: std_logging.LogRecord) -> bool:
-    """A logging filter: False for TensorFlow's and Keras' own lines below ERROR."""
+    """A logging filter: False for TensorFlow's, Keras' and Beam's own lines below ERROR."""
     return record.levelno >= std_logging.ERROR or not any(p in record.pathname
                                                           for p in _LIBRARY_PATHS)
 
@@ -166,7 +215,10 @@ def handle_errors(main: Callable[[list[str]], int | None]) -> Callable[[list[str
     return wrapped
 
 
-def run(main: Callable[[list[str]], int], default_argv: Sequence[str] = ()) -> None:
+def run(main: Callable[[list[str]], int], default_argv: Sequence[str] = (), *,
+        passthrough: bool = False, extra_help: Callable[[], str] | None = None) -> None:
     """Entry point for `python -m colorgan.<verb>` and the console scripts. `default_argv` goes
-    before the user's arguments (e.g. a verb's recipe), so the user's flags win."""
-    app.run(main, flags_parser=lambda argv: parse_flags([argv[0], *default_argv, *argv[1:]]))
+    before the user's arguments (e.g. a verb's recipe), so the user's flags win; `passthrough`
+    and `extra_help` as in parse_flags."""
+    app.run(main, flags_parser=lambda argv: parse_flags([argv[0], *default_argv, *argv[1:]],
+                                                        passthrough, extra_help))

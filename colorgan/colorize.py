@@ -16,46 +16,18 @@ is then 2.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 
 from absl import app, flags, logging
 import numpy as np
 import tqdm
 
-from colorgan import cli, color, config, data, images, inference
+from colorgan import cli, color, config, images, inference, photos
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
 config.flag_definitions.declare_verb_flags("colorize")
-
-def expand_inputs(inputs: list[str], output_dir: str, fmt: str) -> list[tuple[str, str]]:
-    """(input file, output file) pairs for files, folders (recursive, structure kept) and globs."""
-    pairs = []
-    for item in inputs:
-        if os.path.isdir(item):
-            pairs += [(f, os.path.join(output_dir, os.path.relpath(f, item))) for f in data.list_images(item)]
-        elif os.path.exists(item):
-            pairs.append((item, os.path.join(output_dir, os.path.basename(item))))
-        else:
-            matches = sorted(glob.glob(item, recursive=True))
-            if not matches:
-                pairs.append((item, os.path.join(output_dir, os.path.basename(item))))
-            pairs += [(f, os.path.join(output_dir, os.path.basename(f))) for f in matches
-                      if os.path.isfile(f)]
-    return [(src, os.path.splitext(dst)[0] + "." + fmt) for src, dst in pairs]
-
-
-def _duplicates(pairs: list[tuple[str, str]]) -> set[str]:
-    """Inputs whose output path an earlier input already takes (a/x.jpg and b/x.jpg, x.jpg and
-    x.png): they are skipped, never silently overwritten."""
-    seen, dup = set(), set()
-    for src, dst in pairs:
-        if dst in seen:
-            dup.add(src)
-        seen.add(dst)
-    return dup
 
 
 def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size: int = 0,
@@ -64,10 +36,9 @@ def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size
     """Colourises one file into `dst` (atomically), with the provenance record and the input's
     EXIF; with `compare`, also `<stem>_compare.png` (input | result)."""
     photo = images.read_photo(src, max_pixels)
-    out = model.colorize(photo.rgb[None], render_size)[0].numpy()
-    out_u8 = color.to_uint8(out).numpy()
+    out_u8 = photos.colorize_photo(model, photo, render_size)
     record = model.provenance(render_size)
-    write_atomic(dst, images.encode_image(out_u8, photo.alpha, fmt, record, photo.exif))
+    write_atomic(dst, photos.encode_output(photo, out_u8, record, fmt))
     if compare:
         gray_u8 = color.to_uint8(color.gray_rgb(photo.rgb)).numpy()
         side = np.concatenate([gray_u8, out_u8], axis=1)
@@ -86,49 +57,24 @@ class Outcome:
     skipped: list[str] = dataclasses.field(default_factory=list)
 
 
-def _file_id(path: str) -> tuple[int, int] | None:
-    """(device, inode) of the file `path` resolves to (symlinks followed), or None."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _refusal(src: str, dst: str, outputs: list[str], overwrite: bool, inputs: set,
-             duplicates: set[str]) -> tuple[str, str] | None:
-    """Why `src` must not be written now: ('failed', reason) or ('skipped', reason), or None."""
-    if src in duplicates:
-        return "failed", f"its output {dst} is taken by another input"
-    for out in outputs:
-        if _file_id(out) is not None and _file_id(out) in inputs:
-            # Always, --overwrite or not: the output path is an input photo (same file, a
-            # symlink or hard link to it, or the same name on a case-insensitive disk).
-            return "failed", (f"its output {out} is an input file; refusing to overwrite an "
-                              "input (choose another --output)")
-    if not overwrite and any(os.path.exists(out) for out in outputs):
-        return "skipped", f"{dst} exists"
-    return None
-
-
 def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: str, *,
                    render_size: int = 0, fmt: str = "png", compare: bool = False,
                    overwrite: bool = False,
                    max_pixels: int = config.DataConfig.max_pixels) -> Outcome:
     """Colourises every input; never raises per file. An existing output is skipped (re-running
     a folder resumes it) unless `overwrite`; an output that is an input file is never written."""
-    pairs = expand_inputs(inputs, output_dir, fmt)
+    pairs = photos.expand_inputs(inputs, output_dir, fmt)
     if not pairs:
         raise UserError(f"no images found in {' '.join(inputs)}")
     outcome = Outcome()
-    duplicates = _duplicates(pairs)
-    input_ids = {_file_id(src) for src, _ in pairs} - {None}
+    duplicates = photos.duplicates(pairs)
+    input_ids = {photos.file_id(src) for src, _ in pairs} - {None}
     for src, dst in tqdm.tqdm(pairs, unit="img", disable=None if len(pairs) > 1 else True):
         outputs = [dst] + ([compare_path(dst)] if compare else [])
-        refusal = _refusal(src, dst, outputs, overwrite, input_ids, duplicates)
+        refusal = photos.refusal(src, dst, outputs, overwrite, input_ids, duplicates)
         if refusal:
             kind, reason = refusal
-            if kind == "failed":
+            if kind == photos.FAILED:
                 logging.error("%s: %s; skipped", src, reason)
             getattr(outcome, kind).append(src)
             continue
@@ -136,12 +82,8 @@ def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: st
             colorize_file(model, src, dst, render_size=render_size, fmt=fmt, compare=compare,
                           max_pixels=max_pixels)
             outcome.written.append(dst)
-        except UserError as e:
-            logging.error("%s: %s; skipped", src, e)
-            outcome.failed.append(src)
         except Exception as e:  # pylint: disable=broad-except  (one bad file must not stop a batch)
-            logging.error("%s: cannot colourise (%s: %s); skipped", src, type(e).__name__,
-                          str(e).splitlines()[0] if str(e) else "")
+            logging.error("%s: %s; skipped", src, photos.failure_reason(e))
             outcome.failed.append(src)
     return outcome
 

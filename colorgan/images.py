@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import io
 import json
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
@@ -44,16 +45,23 @@ def pillow_unlimited():
         Image.MAX_IMAGE_PIXELS = previous
 
 
-def check_header(path: str, max_pixels: int) -> str | None:
+def unreadable_reason(error: Exception) -> str:
+    """The one-line reason for a file that cannot be opened as an image."""
+    return f"not a readable image ({type(error).__name__}: {error})"
+
+
+def check_header(path: str | BinaryIO, max_pixels: int) -> str | None:
     """Cheap checks before any decoding: the file opens as an image and is not a decompression bomb.
 
-    Reads only the header (Pillow's lazy open). Returns None if fine, else a one-line reason.
+    Reads only the header (Pillow's lazy open). `path`: a file name, or a seekable binary file
+    (colorgan.pipeline reads through Beam's file systems). Returns None if fine, else a one-line
+    reason.
     """
     try:
         with pillow_unlimited(), Image.open(path) as img:
             width, height = img.size
     except (OSError, ValueError, SyntaxError) as e:  # Pillow raises all three for bad files
-        return f"not a readable image ({type(e).__name__}: {e})"
+        return unreadable_reason(e)
     if width * height > max_pixels:
         return (f"refused: {width}x{height} = {width * height / 1e6:.0f} MP exceeds "
                 f"--max_pixels={max_pixels / 1e6:.0f} MP (a decompression bomb?)")
@@ -69,8 +77,10 @@ class Photo:
     exif: Image.Exif | None = None
 
 
-def read_photo(path: str, max_pixels: int) -> Photo:
+def read_photo(path: str | BinaryIO, max_pixels: int) -> Photo:
     """Reads any Pillow-readable image upright (EXIF orientation applied), 16-bit precision kept.
+
+    `path`: a file name or a seekable binary file (as check_header).
 
     Raises:
       UserError: not an image, truncated, or over `max_pixels` (checked before decoding).
@@ -160,8 +170,9 @@ def encode_image(rgb_u8: np.ndarray, alpha: np.ndarray | None, fmt: str,
     return buf.getvalue()
 
 
-def read_provenance(path: str) -> dict | None:
-    """The provenance record of an image colorgan wrote (PNG text chunk or JPEG EXIF), or None."""
+def read_provenance(path: str | BinaryIO) -> dict | None:
+    """The provenance record of an image colorgan wrote (PNG text chunk or JPEG EXIF), or None.
+    `path`: a file name or a seekable binary file."""
     with Image.open(path) as img:
         text = img.info.get(PNG_KEY) if img.format == "PNG" else img.getexif().get(
             EXIF_IMAGE_DESCRIPTION)

@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -58,9 +58,26 @@ def colorize_l(predict_ab, l: tf.Tensor, render_size: int, multiple: int,
       multiple: 2**depth of the model.
       color_upsample: 'bilinear' or 'guided' by the full-size L (upsampling.upsample_ab).
     """
-    full_hw = tf.shape(l)[1:3]
-    small = tf.image.resize(l, render_hw(full_hw, render_size, multiple), antialias=True)
+    small = render_l(l, render_size, multiple)
     return upsampling.upsample_ab(predict_ab(small), small, l, color_upsample)
+
+
+def render_l(l: tf.Tensor, render_size: int, multiple: int) -> tf.Tensor:
+    """Full-size model-space `l` (N, H, W, 1) -> the model's view of it (N, h, w, 1): resized
+    (antialiased) to render_hw."""
+    return tf.image.resize(l, render_hw(tf.shape(l)[1:3], render_size, multiple), antialias=True)
+
+
+def _rgb_to_l_views(rgb: tf.Tensor, render_size: int, multiple: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """sRGB (1, H, W, 3) -> (full-size l (1, H, W, 1), the model's view (1, h, w, 1))."""
+    l = color.rgb_to_gray_l(rgb)
+    return l, render_l(l, render_size, multiple)
+
+
+def _ab_to_rgb(ab_small: tf.Tensor, small: tf.Tensor, l: tf.Tensor,
+               color_upsample: str) -> tf.Tensor:
+    """The model's ab (1, h, w, 2) for the view `small` of `l` (1, H, W, 1) -> sRGB (1, H, W, 3)."""
+    return color.model_to_rgb(l, upsampling.upsample_ab(ab_small, small, l, color_upsample))
 
 
 def colorize_rgb(predict_ab, rgb: tf.Tensor, render_size: int, multiple: int,
@@ -129,6 +146,43 @@ class Colorizer:
                 lambda rgb: colorize_rgb(self.predict_ab, rgb, size, self.multiple, mode),
                 reduce_retracing=True)
         return self._functions[size](rgb)
+
+    def render_shape(self, hw: Sequence[int], render_size: int = 0) -> tuple[int, int]:
+        """(h, w) at which the model sees a photo of size `hw` (render_hw): photos with the same
+        render shape can share one model call (colorize_batch)."""
+        size = render_size or self.default_render_size
+        h, w = render_hw(tf.constant(hw[:2], tf.int32), size, self.multiple).numpy()
+        return int(h), int(w)
+
+    def colorize_batch(self, rgbs: Sequence[np.ndarray], render_size: int = 0) -> list[tf.Tensor]:
+        """Photos of any full sizes that share one render shape -> their colourised sRGB.
+
+        The model runs once on the stacked render-size L; the full-resolution steps (L, ab
+        upsampling, Lab -> sRGB) run per photo, as `colorize` runs them (outputs agree with it up
+        to float rounding of the batched convolutions).
+
+        Args:
+          rgbs: float (H_i, W_i, 3) in [0, 1], all with the same render_shape.
+          render_size: as in `colorize`.
+        Returns:
+          float32 (H_i, W_i, 3) in [0, 1], in order.
+        """
+        size = render_size or self.default_render_size
+        mode = self.config.model.color_upsample
+        views = self._traced(("views", size), lambda rgb: _rgb_to_l_views(rgb, size, self.multiple))
+        predict = self._traced(("predict",), self.predict_ab)
+        finish = self._traced(("finish",), lambda ab, small, l: _ab_to_rgb(ab, small, l, mode))
+        ls, smalls = zip(*(views(tf.convert_to_tensor(rgb[None], tf.float32)) for rgb in rgbs))
+        ab = predict(tf.concat(smalls, 0))
+        return [finish(ab[i:i + 1], small, l)[0] for i, (small, l) in enumerate(zip(smalls, ls))]
+
+    def _traced(self, key: tuple, fn: Callable) -> Callable:
+        """`fn` as one cached tf.function per key (eager for TFLite: its interpreter is Python)."""
+        if self.kind == "tflite":
+            return fn
+        if key not in self._functions:
+            self._functions[key] = tf.function(fn, reduce_retracing=True)
+        return self._functions[key]
 
     def with_settings(self, vividness: float | None = None, color_upsample: str | None = None,
                       flip_average: bool | None = None) -> "Colorizer":

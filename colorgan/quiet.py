@@ -32,12 +32,18 @@ NOISE = re.compile("|".join((
     r"^fully_quantize: \d+, inference_type: \d+",
 )))
 _VERBOSE_ARGS = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1")
+# Set (to "1") by a quiet colorgan command for its worker processes (colorgan.batch on Beam's
+# multi-process DirectRunner), which import colorgan from another program.
+WORKER_ENV = "COLORGAN_QUIET_WORKER"
 _state = {"enabled": False}
 
 
 def wanted(argv: list[str] | None = None) -> bool:
     """True for a colorgan command (`python -m colorgan.<verb>` or a `colorgan-<verb>` script)
-    run without --verbose; never for a library user (a notebook, a test runner)."""
+    run without --verbose, or a worker process such a command started (WORKER_ENV); never for a
+    library user (a notebook, a test runner)."""
+    if os.environ.get(WORKER_ENV) == "1":
+        return True
     argv = sys.argv if argv is None else argv
     if not argv:
         return False

@@ -58,11 +58,12 @@ def write_images(folder, count: int, size=(40, 48), seed: int = 0, ext: str = "p
     return paths
 
 
-def run_main(main, argv: list[str]) -> int:
-    """Runs a verb's `main` in-process as `python -m colorgan.<verb> ARGV` would, flags restored after."""
+def run_main(main, argv: list[str], passthrough: bool = False) -> int:
+    """Runs a verb's `main` in-process as `python -m colorgan.<verb> ARGV` would, flags restored
+    after. `passthrough`: as cli.parse_flags (the batch verb hands other flags to Beam)."""
     with flagsaver.flagsaver():
         try:
-            positional = cli.parse_flags(["colorgan"] + list(argv))
+            positional = cli.parse_flags(["colorgan"] + list(argv), passthrough=passthrough)
         except SystemExit as e:  # bad flags: absl's exit status 1
             return int(e.code)
         return main(positional)

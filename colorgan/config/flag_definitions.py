@@ -107,8 +107,8 @@ flags.DEFINE_float(
     "vividness", _DEFAULTS["vividness"],
     "How vivid colour is, > 0; 1 = the model's plain prediction. Classification heads: the "
     "annealed-mean temperature is 1/vividness (Zhang et al.'s T = 0.38 is 2.6); regression "
-    "heads: a*b* are scaled by it. colorize/evaluate: overrides the model's own value (chosen "
-    "on validation data, in its config); export: baked into the exported graphs.",
+    "heads: a*b* are scaled by it. colorize/evaluate/batch: overrides the model's own value "
+    "(chosen on validation data, in its config); export: baked into the exported graphs.",
     lower_bound=0.01)
 
 # ------------------------------------------------------------ training flags
@@ -181,8 +181,9 @@ flags.DEFINE_string("tpu", _DEFAULTS["tpu"], "--strategy=tpu: the TPU's name or 
 flags.DEFINE_enum(
     "color_upsample", _DEFAULTS["color_upsample"], list(CHOICES["color_upsample"]),
     "How predicted a*b* reach the photo's full resolution: 'bilinear', or 'guided' (edge-aware, "
-    "a fast guided filter on the photo's own L; colorgan/upsampling.py). colorize/evaluate: "
-    "overrides the model's own setting; export: used by the SavedModel's image-bytes path.")
+    "a fast guided filter on the photo's own L; colorgan/upsampling.py). colorize/evaluate/"
+    "batch: overrides the model's own setting; export: used by the SavedModel's image-bytes "
+    "path.")
 flags.DEFINE_float("cpu_minutes", _DEFAULTS["cpu_minutes"],
                    "Stop (with a checkpoint) once the run's training CPU time (all threads, summed "
                    "over every session of the workdir) reaches this many CPU-minutes; 0 = only "
@@ -192,8 +193,8 @@ flags.DEFINE_float("cpu_minutes", _DEFAULTS["cpu_minutes"],
 flags.DEFINE_bool(
     "flip_average", _DEFAULTS["flip_average"],
     "Average the colour predicted for the photo and for its mirror image (test-time "
-    "augmentation; twice the model's compute). colorize/evaluate: overrides the model's own "
-    "setting; export: baked into the exported graphs.")
+    "augmentation; twice the model's compute). colorize/evaluate/batch: overrides the model's "
+    "own setting; export: baked into the exported graphs.")
 flags.DEFINE_float("class_weight", _DEFAULTS["class_weight"],
                    "--head=classification: weight of the rebalanced cross-entropy against the "
                    "pixel loss (the reconstruction loss is pixel + this x cross-entropy).",
@@ -220,19 +221,32 @@ flags.DEFINE_float("lr_final_fraction", _DEFAULTS["lr_final_fraction"],
 # ------------------------------------------------------------ verb I/O flags
 flags.DEFINE_string("workdir", None, "train/quickstart: run directory (config, checkpoints, "
                     "TensorBoard, samples). Re-running with the same workdir resumes.")
-flags.DEFINE_string("model", "default", "colorize/export/evaluate: the model: a training workdir "
-                    "(latest checkpoint, or --checkpoint_step), an exported SavedModel (version "
-                    "dir or TF Serving base dir), a .tflite file, a packaged fp16 model dir, or "
-                    "'default' (the shipped reference model).")
+flags.DEFINE_string("model", "default", "colorize/export/evaluate/batch: the model: a training "
+                    "workdir (latest checkpoint, or --checkpoint_step), an exported SavedModel "
+                    "(version dir or TF Serving base dir), a .tflite file, a packaged fp16 model "
+                    "dir, or 'default' (the shipped reference model). batch: also a URI "
+                    "(gs://...) of any of these, copied to each worker once.")
 flags.DEFINE_integer("checkpoint_step", 0, "With a workdir --model: the checkpoint step to load "
                      "(0 = latest).", lower_bound=0)
-flags.DEFINE_string("output", None, "Output directory.")
-flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate: the short side (px) the model "
-                     "sees; colour is upsampled to full size. 0 = the model's own (an export's "
-                     "render size, else its training size).",
+flags.DEFINE_string("output", None, "Output directory (batch: a path or a URI such as "
+                    "gs://bucket/dir; the manifest and dead letters are written there too).")
+flags.DEFINE_multi_string("input", None, "Batch: an input, repeat for several: a file, a folder "
+                          "(searched recursively; its structure is kept under --output) or a "
+                          "glob ('**' matches across folders); a local path or a URI (gs://, "
+                          "s3://, hdfs:// where Beam's extra for it is installed).")
+flags.DEFINE_integer("batch_images", 8, "Batch: at most this many photos per model call (photos "
+                     "that share a render shape run as one batch).", lower_bound=1)
+flags.DEFINE_float("batch_megapixels", 24.0, "Batch: at most this many full-resolution "
+                   "megapixels (decoded, ~12 MB each) buffered per batch; a larger photo runs "
+                   "alone.", lower_bound=0.001)
+flags.DEFINE_float("progress_every_s", 5.0, "Batch: seconds between progress lines (each "
+                   "worker logs its own counts).", lower_bound=0.1)
+flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate/batch: the short side (px) the "
+                     "model sees; colour is upsampled to full size. 0 = the model's own (an "
+                     "export's render size, else its training size).",
                      lower_bound=0)
-flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise: output format (PNG is lossless; "
-                  "JPEG drops alpha).")
+flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise/batch: output format (PNG is "
+                  "lossless; JPEG drops alpha).")
 flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
 flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "
                      "(TF Serving serves the highest).", lower_bound=1)
@@ -251,8 +265,8 @@ flags.DEFINE_bool("table", False, "Evaluate: --model is a comma-separated list; 
 flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all).", lower_bound=0)
 flags.DEFINE_integer("grid_images", 4, "Evaluate: best and worst images shown in grid.png.",
                      lower_bound=1)
-flags.DEFINE_bool("overwrite", False, "colorize/export: replace existing output files (evaluate "
-                  "always rewrites its report directory).")
+flags.DEFINE_bool("overwrite", False, "colorize/export/batch: replace existing output files "
+                  "(evaluate always rewrites its report directory).")
 flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors, and TensorFlow's "
                   "own start-up and log lines (hidden otherwise).")
 flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 'quickstart'); "
@@ -270,6 +284,9 @@ VERB_FLAGS = {
                  "compare", "overwrite", "max_pixels", "verbose"),
     "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
                *_INFERENCE, "calibration_images", "overwrite", "verbose"),
+    "batch": ("model", "checkpoint_step", "input", "output", "render_size", *_INFERENCE, "format",
+              "overwrite", "max_pixels", "batch_images", "batch_megapixels", "progress_every_s",
+              "verbose"),
     "evaluate": ("model", "checkpoint_step", "data", "split", "output", "full_res", "render_size",
                  *_INFERENCE, "accuracy_threshold", "limit", "grid_images", "table",
                  "val_fraction", "max_pixels", "cache_dir", "tfds_data_dir", "verbose"),

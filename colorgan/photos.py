@@ -1,0 +1,144 @@
+"""Photos in, colourised files out: the rules the colourise CLI and the batch pipeline share.
+
+Which output each input gets (a folder keeps its structure below the output, every output is
+`<stem>.<format>`), which inputs must not be written (two inputs for one output; an output path
+that resolves to an input file), whether an existing output was made by the same model and
+settings, and colourising one photo into the encoded bytes of its output (provenance record and
+the input's EXIF included). Plain paths, no flags and no Beam: `colorgan.pipeline` applies the
+same rules through Beam's file systems.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+from colorgan import color, data, images, inference
+from colorgan.errors import UserError
+
+# Characters that make an --input a glob pattern (Python's glob and Beam's FileSystems.match).
+GLOB_CHARS = frozenset("*?[")
+# Manifest statuses: written now, skipped (an output by the same model and settings exists),
+# failed (unreadable input, refused output, or an output made by another model or setting).
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+
+
+def with_format(path: str, fmt: str) -> str:
+    """`path` with its extension replaced by the output format's (`a/b.jpg`, png -> `a/b.png`)."""
+    return os.path.splitext(path)[0] + "." + fmt
+
+
+def is_listed_image(relpath: str) -> bool:
+    """Whether a folder walk takes the file at `relpath` (relative to the folder, '/'-separated
+    or os.sep): an image extension and no hidden part, as data.list_images lists folders."""
+    parts = relpath.replace(os.sep, "/").split("/")
+    return parts[-1].lower().endswith(data.IMAGE_EXTENSIONS) and not any(
+        p.startswith(".") for p in parts)
+
+
+def expand_inputs(inputs: list[str], output_dir: str, fmt: str) -> list[tuple[str, str]]:
+    """(input file, output file) pairs for files, folders (recursive, structure kept) and globs."""
+    pairs = []
+    for item in inputs:
+        if os.path.isdir(item):
+            pairs += [(f, os.path.join(output_dir, os.path.relpath(f, item)))
+                      for f in data.list_images(item)]
+        elif os.path.exists(item):
+            pairs.append((item, os.path.join(output_dir, os.path.basename(item))))
+        else:
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                pairs.append((item, os.path.join(output_dir, os.path.basename(item))))
+            pairs += [(f, os.path.join(output_dir, os.path.basename(f))) for f in matches
+                      if os.path.isfile(f)]
+    return [(src, with_format(dst, fmt)) for src, dst in pairs]
+
+
+def duplicates(pairs: list[tuple[str, str]]) -> set[str]:
+    """Inputs whose output path an earlier input already takes (a/x.jpg and b/x.jpg, x.jpg and
+    x.png): the colourise CLI skips them, never silently overwriting the first."""
+    seen, dup = set(), set()
+    for src, dst in pairs:
+        if dst in seen:
+            dup.add(src)
+        seen.add(dst)
+    return dup
+
+
+def file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file `path` resolves to (symlinks followed), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def output_is_input_reason(out: str) -> str:
+    """The one-line reason for refusing an output path that resolves to an input file."""
+    return (f"its output {out} is an input file; refusing to overwrite an input (choose another "
+            "--output)")
+
+
+def shared_output_reason(dst: str, others: list[str]) -> str:
+    """The one-line reason for an input whose output path other inputs map to as well."""
+    return f"its output {dst} is also the output of {', '.join(sorted(others))}"
+
+
+def refusal(src: str, dst: str, outputs: list[str], overwrite: bool, inputs: set,
+            duplicate_inputs: set[str]) -> tuple[str, str] | None:
+    """Why the CLI must not write `src` now: (FAILED, reason) or (SKIPPED, reason), or None.
+
+    `inputs`: the file_id of every input; `duplicate_inputs`: from `duplicates`.
+    """
+    if src in duplicate_inputs:
+        return FAILED, f"its output {dst} is taken by another input"
+    for out in outputs:
+        if file_id(out) is not None and file_id(out) in inputs:
+            # Always, --overwrite or not: the output path is an input photo (same file, a
+            # symlink or hard link to it, or the same name on a case-insensitive disk).
+            return FAILED, output_is_input_reason(out)
+    if not overwrite and any(os.path.exists(out) for out in outputs):
+        return SKIPPED, f"{dst} exists"
+    return None
+
+
+def failure_reason(error: Exception) -> str:
+    """One line for an input that could not be colourised: a UserError's own message, else the
+    exception's type and first line (never a traceback)."""
+    if isinstance(error, UserError):
+        return str(error)
+    first = str(error).splitlines()[0] if str(error) else ""
+    return f"cannot colourise ({type(error).__name__}: {first})"
+
+
+def colorize_photo(model: inference.Colorizer, photo: images.Photo,
+                   render_size: int = 0) -> np.ndarray:
+    """The colourised photo: uint8 sRGB (H, W, 3), the input's own L at full resolution."""
+    return color.to_uint8(model.colorize(photo.rgb[None], render_size)[0]).numpy()
+
+
+def encode_output(photo: images.Photo, rgb_u8: np.ndarray, record: dict, fmt: str) -> bytes:
+    """The bytes of an output file: `rgb_u8` (H, W, 3) with the photo's alpha (PNG) and EXIF,
+    and the provenance `record` (Colorizer.provenance)."""
+    return images.encode_image(rgb_u8, photo.alpha, fmt, record, photo.exif)
+
+
+def colorized_bytes(model: inference.Colorizer, photo: images.Photo, render_size: int = 0,
+                    fmt: str = "png") -> bytes:
+    """Colourises one photo into the encoded bytes of its output, provenance included: exactly
+    what `python -m colorgan.colorize` writes for it."""
+    return encode_output(photo, colorize_photo(model, photo, render_size),
+                         model.provenance(render_size), fmt)
+
+
+def provenance_mismatch(found: dict | None, expected: dict) -> str | None:
+    """None if an existing output's provenance record `found` names the same software, model and
+    settings as `expected`; else a one-line description of the difference."""
+    if found is None:
+        return "without a colorgan provenance record"
+    diffs = [f"{key} {found.get(key)!r} (this run: {expected[key]!r})"
+             for key in sorted(expected) if found.get(key) != expected[key]]
+    return "made with " + ", ".join(diffs) if diffs else None

@@ -73,9 +73,13 @@ def config_from_recipe(recipe: str, **overrides) -> config.Config:
 def config_from_args(args: Sequence[str]) -> config.Config:
     """The Config that command-line `args` (flags, --flagfile=, --recipe=) give, without touching
     the process's flags. Raises ValueError for an unknown recipe, flag or bad value."""
+    absl_level = std_logging.getLogger("absl").level
     with flagsaver.flagsaver():
         for name in flags.FLAGS:
             flags.FLAGS[name].unparse()  # back to its default
+        # Resetting absl's --verbosity sets the absl logger's level (to WARNING where absl's
+        # handler is not installed: notebooks, tests), and flagsaver does not undo that.
+        std_logging.getLogger("absl").setLevel(absl_level)
         try:
             flags.FLAGS(expand_argv(["colorgan", *args]))
         except (flags.Error, app.UsageError) as e:

@@ -18,6 +18,7 @@ under another).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -38,13 +39,21 @@ def split_cpu(devices: int) -> None:
         cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)])
 
 
+@functools.cache
+def _mirrored(devices: tuple[str, ...]) -> tf.distribute.MirroredStrategy:
+    """One MirroredStrategy per device list and process: the collective keys of a second live one
+    clash with the first's (its synchronised-BatchNorm all-reduces then fail with "Shape mismatch
+    in the collective instance"), e.g. when a notebook trains twice or tests train in turn."""
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     """The strategy called `name` (see the module docstring). Raises UserError if unavailable."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
+        return _mirrored(tuple(d.name for d in devices))
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
             logging.warning("--strategy=multiworker without TF_CONFIG: a cluster of one worker")

@@ -4,6 +4,7 @@ and an in-process CLI runner (absl flags restored after each call)."""
 from __future__ import annotations
 
 import dataclasses
+import logging as std_logging
 import os
 
 import numpy as np
@@ -29,6 +30,14 @@ FLAGS = flags.FLAGS
 def _session_cache(tmp_path_factory):
     """Archives, TFDS exports and chroma scans go to a throwaway cache, never ~/.cache."""
     os.environ["COLORGAN_CACHE"] = str(tmp_path_factory.mktemp("colorgan-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _absl_logger_follows_root():
+    """Every test sees colorgan's INFO lines when it asks for them (caplog). TensorFlow's
+    SavedModel writer saves and restores absl's verbosity through the absl logger's *effective*
+    level, so after an export under pytest (root at WARNING) that logger is pinned at WARNING."""
+    std_logging.getLogger("absl").setLevel(std_logging.NOTSET)
 
 
 def smooth_color_image(h: int, w: int, seed: int) -> np.ndarray:

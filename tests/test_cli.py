@@ -13,6 +13,7 @@ import re
 
 import pytest
 from absl import flags
+from absl import logging as absl_logging
 from absl.testing import flagsaver
 
 from colorgan import cli, colorize, config, evaluate, export, quickstart, train
@@ -164,3 +165,12 @@ def test_config_from_recipe_ignores_flags_the_process_parsed():
         assert flags.FLAGS["min_chroma"].value == 3.0  # still the process's
     assert cfg.data.min_chroma == config.DataConfig().min_chroma
     assert cfg.train.beta2 == config.TrainConfig().beta2
+
+
+def test_config_from_recipe_keeps_info_logs_on(caplog):
+    """Resetting absl's --verbosity to its default used to set the absl logger to WARNING, so a
+    notebook (or a later test) lost every INFO line after building a Config."""
+    caplog.set_level(logging.INFO)
+    cli.config_from_recipe("tiny")
+    absl_logging.info("still shown")
+    assert "still shown" in [r.getMessage() for r in caplog.records]

@@ -59,6 +59,12 @@ def test_the_test_machine_has_two_cpu_devices():
     assert distribute.make_strategy("mirrored").num_replicas_in_sync == 2
 
 
+def test_one_mirrored_strategy_per_process():
+    """A second live MirroredStrategy's collective keys clash with the first's (its BatchNorm
+    all-reduces fail with "Shape mismatch in the collective instance"): make_strategy reuses one."""
+    assert distribute.make_strategy("mirrored") is distribute.make_strategy("mirrored")
+
+
 def test_mirrored_matches_one_device_and_replicas_stay_identical(tiny_config, tmp_path,
                                                                  one_device_run):
     result = train.train(gan_config(tiny_config, "mirrored", 4), str(tmp_path / "mirrored"))

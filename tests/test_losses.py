@@ -342,9 +342,7 @@ def _sgd(state: step_lib.TrainState, lr: float) -> None:
 
 @pytest.fixture(scope="module")
 def mirrored():
-    """One 2-replica strategy for the module. With a new MirroredStrategy per parametrisation,
-    the second one's synchronised-BatchNorm collectives failed ("Shape mismatch in the collective
-    instance", 16 vs 8 channels): keys clashing with the first strategy's, still alive."""
+    """The process's 2-replica strategy (make_strategy keeps one: see distribute._mirrored)."""
     return distribute.make_strategy("mirrored")
 
 

@@ -8,9 +8,10 @@ Method:
   1. Each `--runs` flagfile trains in its own workdir (`--workdir`/<file stem>) with
      `python -m colorgan.train --cpu_minutes=B`, one run at a time (they would share the CPU
      otherwise), a checkpoint every ~B/`--points` minutes. A finished run is not trained again.
-  2. `--score_workdirs=NAME=DIR[@BEFORE]` adds runs trained elsewhere (the shipped model's two
-     phases): every checkpoint is scored; @BEFORE puts another workdir's training time in front
-     (phase 2 after phase 1).
+  2. `--score_workdirs=NAME=DIR[@BEFORE][#vividness=V]` adds runs trained elsewhere (the shipped
+     model's two phases): every checkpoint is scored; @BEFORE puts another workdir's training
+     time in front (phase 2 after phase 1); #vividness=V scores at the vividness chosen for it
+     (benchmarks/inference_settings.py) rather than the one its recipe names.
   3. Every checkpoint is colourised at full resolution on each `--eval_sets` set and scored
      beside the gray baseline (PSNR, AuC, CIEDE2000, flat-region ab error, colourfulness ratio);
      scores are cached in the run's workdir (quality.jsonl), so a re-run only scores what is new.
@@ -40,8 +41,9 @@ from colorgan.fileio import write_atomic
 FLAGS = flags.FLAGS
 NAME = "quality"
 flags.DEFINE_list("runs", [], "Flagfiles to train, each for --cpu_minutes (name: file stem).")
-flags.DEFINE_list("score_workdirs", [], "NAME=DIR[@BEFORE]: existing training workdirs to score "
-                  "(every checkpoint); @BEFORE adds workdir BEFORE's training time first.")
+flags.DEFINE_list("score_workdirs", [], "NAME=DIR[@BEFORE][#vividness=V]: existing training "
+                  "workdirs to score (every checkpoint); @BEFORE adds workdir BEFORE's training "
+                  "time first; #vividness=V scores at that vividness instead of the run's own.")
 flags.DEFINE_list("eval_sets", ["bsds500_val=../shared/datasets/bsds500-jpg.tar.gz:val:0",
                                 "coco_val=../shared/datasets/coco2014-256.tar.gz:val:200"],
                   "NAME=SOURCE:SPLIT:LIMIT validation sets (LIMIT 0 = all); the first decides "
@@ -98,6 +100,17 @@ def train_run(flagfile: str, workdir: str, minutes: float) -> None:
     subprocess.run(cmd, check=True)
 
 
+def parse_score_workdir(spec: str) -> tuple[str, str, str | None, float | None]:
+    """NAME=DIR[@BEFORE][#vividness=V] -> (name, dir, before, vividness)."""
+    spec, _, setting = spec.partition("#")
+    name, _, rest = spec.partition("=")
+    workdir, _, before = rest.partition("@")
+    key, _, value = setting.partition("=")
+    if not name or not workdir or (setting and key != "vividness"):
+        raise app.UsageError(f"--score_workdirs: {spec!r} is not NAME=DIR[@BEFORE][#vividness=V]")
+    return name, workdir, before or None, float(value) if setting else None
+
+
 def cpu_minutes_at(workdir: str, step: int) -> float:
     """Training CPU time (minutes) up to `step`, from the last log line at or before it."""
     return workdir_lib.logged_clock(workdir, step)["cpu_s"] / 60
@@ -112,34 +125,40 @@ def checkpoint_steps(workdir: str, points: int | None) -> list[int]:
     return [steps[i] for i in sorted(set(picks))]
 
 
-def score_model(spec: str, step: int, sets: list[EvalSet], cache_path: str | None) -> dict:
-    """{set: {'model': {metric}, 'gray': {metric}}} for a model (a checkpoint), cached."""
+def score_model(spec: str, step: int, sets: list[EvalSet], cache_path: str | None,
+                vividness: float | None = None) -> dict:
+    """{set: {'model': {metric}, 'gray': {metric}}} for a model (a checkpoint), cached.
+    `vividness`: None = the model's own (cache entries without one)."""
     cached = {}
     if cache_path and os.path.isfile(cache_path):
         for line in open(cache_path, encoding="utf-8"):
             entry = json.loads(line)
-            cached[(entry["step"], entry["set"])] = entry["scores"]
+            cached[(entry["step"], entry["set"], entry.get("vividness"))] = entry["scores"]
     out, colorizer = {}, None
     for s in sets:
-        if (step, s.name) in cached:
-            out[s.name] = cached[(step, s.name)]
+        if (step, s.name, vividness) in cached:
+            out[s.name] = cached[(step, s.name, vividness)]
             continue
-        colorizer = colorizer or inference.load_model(spec, step)
+        colorizer = colorizer or inference.load_model(spec, step, vividness=vividness)
         result = evaluate.evaluate(colorizer, s.data, s.split, full_res=True, limit=s.limit)
         out[s.name] = {system: {m: result["means"][system][m] for m in METRICS}
                        for system in ("model", "gray")}
         if cache_path:
             with open(cache_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": step, "set": s.name, "scores": out[s.name]}) + "\n")
+                entry = {"step": step, "set": s.name, "scores": out[s.name]}
+                if vividness is not None:
+                    entry["vividness"] = vividness
+                f.write(json.dumps(entry) + "\n")
     return out
 
 
 def curve(name: str, workdir: str, before: str | None, sets: list[EvalSet],
-          points: int | None) -> list[dict]:
+          points: int | None, vividness: float | None = None) -> list[dict]:
     offset = cpu_minutes_at(before, 10 ** 12) if before else 0.0
     rows = []
     for step in checkpoint_steps(workdir, points):
-        scores = score_model(workdir, step, sets, os.path.join(workdir, "quality.jsonl"))
+        scores = score_model(workdir, step, sets, os.path.join(workdir, "quality.jsonl"),
+                             vividness)
         row = {"run": name, "step": step, "cpu_minutes": offset + cpu_minutes_at(workdir, step)}
         for s in sets:
             model, gray = scores[s.name]["model"], scores[s.name]["gray"]
@@ -201,9 +220,8 @@ def main(argv: list[str]) -> int:
         train_run(flagfile, workdir, FLAGS.cpu_minutes)
         rows += curve(name, workdir, None, sets, FLAGS.points)
     for spec in FLAGS.score_workdirs:
-        name, _, rest = spec.partition("=")
-        workdir, _, before = rest.partition("@")
-        rows += curve(name, workdir, before or None, sets, None)
+        name, workdir, before, vividness = parse_score_workdir(spec)
+        rows += curve(name, workdir, before, sets, None, vividness)
     first = sets[0].name
     target_scores = score_model(FLAGS.target_model, 0, sets[:1], None)[first]
     target = {**target_scores["model"], **{f"gray_{k}": v for k, v in target_scores["gray"].items()}}

@@ -1,0 +1,280 @@
+"""colorgan.web and the browser page: the JS ports (sRGB <-> Lab, the render size, the antialiased
+L resize, ab upsampling) against the Python definitions, run in Node; and the page itself in
+headless Chromium (selenium + chromium-driver from Debian), served by `python -m colorgan.web`
+with the tiny model exported to TF.js: a photo's result against `python -m colorgan.colorize`,
+EXIF orientation, bad files, the network log. One server, browser and page per module."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from colorgan import color, colorize, images, inference, tfjs, upsampling
+from colorgan import web
+from conftest import run_main, smooth_color_image
+
+# float32 TF.js (CPU backend) against float32 TF: pow and cube root in other libraries, on Lab
+# values of order 100 (measured max 2e-5 Lab units) and on [0, 1] sRGB (measured 3e-7).
+LAB_ATOL = 1e-3
+RGB_ATOL = 1e-5
+# Resizes and the guided filter: sums of a few float32 products of values of order 1.
+UPSAMPLE_ATOL = 1e-5
+# The page's result against the colourise CLI on the same photo and model: float16 weights in
+# TF.js's WebGL/WASM kernels vs float32 Keras, and Chromium's JPEG decoder vs Pillow's.
+PAGE_VS_CLI_MEAN_LEVELS = 2.0
+PAGE_TIMEOUT_S = 60
+SERVER_START_TIMEOUT_S = 60
+# Chromium must not phone home: with the network closed its background connections would be
+# refused and could slow start-up (the flags BUILD.md gives).
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--window-size=1000,900")
+EXIF_ORIENTATION, ROTATED_90_CW = 0x0112, 6
+
+
+# --------------------------------------------------------------------- the JS ports, in Node
+def _js(fn: str, *args, **arrays) -> np.ndarray:
+    """Calls colorgan.<fn> of the page's scripts in Node; array arguments by name."""
+    out, _ = tfjs.run_node({"op": "call", "fn": fn, "args": list(args)}, arrays)
+    return out
+
+
+def test_rgb_to_lab_and_back_match_color_py():
+    rng = np.random.default_rng(0)
+    edges = np.array([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0.04, 0.5, 0.9]])
+    rgb = np.concatenate([rng.uniform(0, 1, (58, 3)), edges]).reshape(1, 8, 8, 3).astype(np.float32)
+    lab = _js("color.rgbToLab", {"array": "rgb"}, rgb=rgb)
+    np.testing.assert_allclose(lab, color.rgb_to_lab(rgb).numpy(), atol=LAB_ATOL)
+    # Out-of-gamut Lab too: both clip the same way.
+    lab_in = np.stack([rng.uniform(0, 100, 64), rng.uniform(-128, 128, 64),
+                       rng.uniform(-128, 128, 64)], -1).reshape(1, 8, 8, 3).astype(np.float32)
+    back = _js("color.labToRgb", {"array": "lab"}, lab=lab_in)
+    np.testing.assert_allclose(back, color.lab_to_rgb(lab_in).numpy(), atol=RGB_ATOL)
+
+
+@pytest.mark.parametrize("hw", [(61, 97), (512, 768), (1, 10000), (33, 32), (4000, 3000)])
+def test_render_hw_matches_inference(hw):
+    got = _js("upsampling.renderHw", list(hw), 32, 8, inference.MAX_RENDER_ASPECT)
+    want = inference.render_hw(tf.constant(hw), 32, 8).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("hw", [(61, 97), (16, 24), (200, 120)])
+def test_render_l_matches_the_antialiased_resize(hw):
+    l_full = np.random.default_rng(1).uniform(-1, 1, (1, *hw, 1)).astype(np.float32)
+    small_hw = inference.render_hw(tf.constant(hw), 32, 8).numpy().tolist()
+    got = _js("upsampling.renderL", {"array": "l"}, small_hw, l=l_full)
+    np.testing.assert_allclose(got, inference.render_l(l_full, 32, 8).numpy(), atol=UPSAMPLE_ATOL)
+
+
+@pytest.mark.parametrize("mode", upsampling.UPSAMPLE_MODES)
+def test_upsample_ab_matches_upsampling_py(mode):
+    rng = np.random.default_rng(2)
+    l_full = rng.uniform(-1, 1, (1, 61, 97, 1)).astype(np.float32)
+    l_small = inference.render_l(l_full, 32, 8).numpy()
+    ab = rng.uniform(-0.5, 0.5, (*l_small.shape[:3], 2)).astype(np.float32)
+    got = _js("upsampling.upsampleAb", {"array": "ab"}, {"array": "small"}, {"array": "full"},
+              mode, ab=ab, small=l_small, full=l_full)
+    want = upsampling.upsample_ab(ab, l_small, l_full, mode).numpy()
+    np.testing.assert_allclose(got, want, atol=UPSAMPLE_ATOL)
+
+
+# ---------------------------------------------------------------------------- the server
+def test_find_model_takes_an_export_root_or_a_version(tiny_tfjs, tmp_path):
+    root = os.path.dirname(os.path.dirname(tiny_tfjs))
+    assert web.find_model(tiny_tfjs) == tiny_tfjs
+    assert web.find_model(root) == tiny_tfjs
+    newer = os.path.join(root, web.TFJS_DIR, "10")
+    shutil.copytree(tiny_tfjs, newer)
+    assert web.find_model(root) == newer  # the newest version, by number
+    shutil.rmtree(newer)
+    with pytest.raises(web.UserError, match="no TF.js model"):
+        web.find_model(str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def server_url(tiny_tfjs):
+    """`python -m colorgan.web` on a free port, as a user starts it."""
+    proc = subprocess.Popen([sys.executable, "-m", "colorgan.web", f"--model={tiny_tfjs}",
+                             "--port=0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # blocks until the server prints its URL (or exits)
+    if not line.startswith("serving http://"):
+        proc.kill()
+        pytest.fail(f"colorgan.web did not start: {line}{proc.stderr.read()}")
+    yield line.split()[1]
+    proc.terminate()
+    proc.wait(SERVER_START_TIMEOUT_S)
+
+
+def test_server_serves_the_page_and_only_the_models_own_files(server_url):
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    with urllib.request.urlopen(server_url) as r:
+        assert b"<input type=\"file\"" in r.read()
+    with urllib.request.urlopen(server_url + "model/colorgan_web.json") as r:
+        assert r.headers["Content-Type"] == "application/json"
+    for path in ("model/model.json", "vendor/tfjs-backend-wasm-simd.wasm", "js/app.js"):
+        with urllib.request.urlopen(server_url + path) as r:
+            assert r.status == 200
+    for path in ("model/../__init__.py", "model/%2e%2e/__init__.py", "../__init__.py"):
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(server_url + path)
+
+
+# ------------------------------------------------------------------------- in the browser
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver  # noqa: PLC0415  (test-only dependency)
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    profile = tempfile.mkdtemp(prefix="colorgan-chromium-")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(predicate, what: str, timeout: float = PAGE_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _open(browser, url: str) -> None:
+    browser.get(url)
+    _wait(lambda: "ready" in browser.find_element("tag name", "body").get_attribute("class"),
+          f"the page to load its model ({browser.find_element('id', 'status').text})")
+
+
+@pytest.fixture(scope="module")
+def page(browser, server_url):
+    _open(browser, server_url)
+    return browser
+
+
+def _upload(page, path: str):
+    """Chooses `path` in the file input; returns the new result card once it is done or failed."""
+    before = len(page.find_elements("css selector", ".result"))
+    page.find_element("id", "file").send_keys(os.path.abspath(path))
+    return _wait(lambda: next(iter(c for c in page.find_elements("css selector", ".result")[:1]
+                                   if len(page.find_elements("css selector", ".result")) > before
+                                   and {"done", "failed"} & set(c.get_attribute("class").split())),
+                              None), f"the result of {path}")
+
+
+def _download(page, card) -> bytes:
+    """The bytes behind the card's <a download> (a blob: URL), read inside the page."""
+    href = card.find_element("css selector", "a.download").get_attribute("href")
+    assert href.startswith("blob:")
+    b64 = page.execute_async_script(
+        "const done = arguments[1]; fetch(arguments[0]).then((r) => r.arrayBuffer()).then((b) => {"
+        " let s = ''; const u = new Uint8Array(b);"
+        " for (let i = 0; i < u.length; i += 32768) s += String.fromCharCode(...u.subarray(i, i + 32768));"
+        " done(btoa(s)); });", href)
+    return base64.b64decode(b64)
+
+
+def _rotated_jpeg(path: str, h: int = 48, w: int = 64) -> None:
+    """A colour JPEG stored sideways with EXIF orientation 6: upright it is w x h... rotated."""
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = ROTATED_90_CW
+    Image.fromarray(smooth_color_image(h, w, 11)).save(path, exif=exif, quality=95)
+
+
+def test_photo_matches_the_colorize_cli(page, tiny_workdir, tmp_path):
+    photo = str(tmp_path / "sideways.jpg")
+    _rotated_jpeg(photo)
+    card = _upload(page, photo)
+    assert "done" in card.get_attribute("class"), card.text
+    got_png = _download(page, card)
+    assert run_main(colorize.main, [f"--model={tiny_workdir}", f"--output={tmp_path / 'cli'}",
+                                    photo]) == 0
+    cli_png = str(tmp_path / "cli" / "sideways.png")
+    got = np.asarray(Image.open(io.BytesIO(got_png)).convert("RGB"), np.float32)
+    want = np.asarray(Image.open(cli_png).convert("RGB"), np.float32)
+    assert got.shape == want.shape == (64, 48, 3)  # EXIF orientation honoured, as the CLI does
+    assert np.abs(got - want).mean(axis=(0, 1)).max() <= PAGE_VS_CLI_MEAN_LEVELS
+    record = images.read_provenance(io.BytesIO(got_png))
+    assert record == {**images.read_provenance(cli_png), "model_kind": "tfjs_float16"}
+    assert "ms on " in card.text and card.find_element("css selector", "a.download").get_attribute(
+        "download") == "sideways_colorized.png"
+
+
+def _bad_files(folder) -> list[tuple[str, str]]:
+    """(path, what the page must say) for a text file, a truncated JPEG, a 20000 x 20000 PNG
+    header (no pixel data: the page must refuse it before decoding) and an unsupported format."""
+    text = os.path.join(folder, "notes.txt")
+    with open(text, "w", encoding="utf-8") as f:
+        f.write("not a photo\n")
+    full = io.BytesIO()
+    Image.fromarray(smooth_color_image(64, 64, 3)).save(full, format="JPEG")
+    truncated = os.path.join(folder, "cut.jpg")
+    with open(truncated, "wb") as f:
+        f.write(full.getvalue()[:300])
+    huge = os.path.join(folder, "huge.png")
+    header = io.BytesIO()
+    Image.new("L", (1, 1)).save(header, format="PNG")
+    png = bytearray(header.getvalue())
+    png[16:24] = (20000).to_bytes(4, "big") * 2  # IHDR width, height (CRC left stale)
+    with open(huge, "wb") as f:
+        f.write(png)
+    tiff = os.path.join(folder, "scan.tif")
+    Image.fromarray(smooth_color_image(16, 16, 4)).save(tiff)
+    return [(text, "not an image"), (truncated, "not an image"), (huge, "400 MP"),
+            (tiff, "not an image")]
+
+
+def test_bad_files_show_a_message_and_the_page_keeps_working(page, tmp_path):
+    for path, message in _bad_files(str(tmp_path)):
+        card = _upload(page, path)
+        assert "failed" in card.get_attribute("class") and message in card.text, card.text
+    good = str(tmp_path / "good.png")
+    Image.fromarray(smooth_color_image(40, 56, 5)).convert("L").save(good)
+    card = _upload(page, good)
+    assert "done" in card.get_attribute("class"), card.text
+    assert Image.open(io.BytesIO(_download(page, card))).size == (56, 40)
+
+
+def test_screenshot_shows_the_result(page, tmp_path):
+    path = str(tmp_path / "web.png")
+    page.save_screenshot(path)
+    assert Image.open(path).size[0] > 0
+
+
+def test_the_page_requests_only_its_own_origin(browser, server_url, tmp_path):
+    """Last: reads the network log of every page load and upload of this module, then one more."""
+    _open(browser, server_url)
+    photo = str(tmp_path / "one.png")
+    Image.fromarray(smooth_color_image(32, 48, 6)).save(photo)
+    assert "done" in _upload(browser, photo).get_attribute("class")
+    import json  # noqa: PLC0415
+
+    urls = [json.loads(entry["message"])["message"]["params"]["request"]["url"]
+            for entry in browser.get_log("performance")
+            if '"Network.requestWillBeSent"' in entry["message"]]
+    assert any(u.endswith("model.json") for u in urls)
+    # Every request that reaches a network (http, https, ws) is to the page's own server;
+    # chrome:// (the browser's own start page), blob: and data: never leave the process.
+    network = [u for u in urls if u.split(":", 1)[0] in ("http", "https", "ws", "wss")]
+    assert [u for u in network if not u.startswith(server_url)] == []

@@ -1,4 +1,4 @@
-// The page: pick a TF.js backend (WebGL, else WASM, else CPU), load the model from ./model/,
+// The page: pick a TF.js backend (WebGL on a GPU, else WASM, else CPU), load the model from ./model/,
 // colourise each chosen or dropped photo in turn, show it with a before/after slider, a
 // download link (once ready) and the time taken. Bad files get a message; the page goes on.
 (function (root) {
@@ -10,11 +10,22 @@
   const $ = (id) => document.getElementById(id);
   const state = { model: null, info: null, queue: [], busy: false, done: 0 };
 
-  /** The first backend that initialises; ?backend=NAME puts NAME first (tests, benchmarks). */
+  /** True when WebGL would run on the CPU (no GPU: Chromium's SwiftShader, Mesa's llvmpipe),
+   * where WASM is several times faster (BENCHMARKS.md). */
+  function softwareWebgl() {
+    const gl = document.createElement("canvas").getContext("webgl");
+    const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+    return !gl || /swiftshader|llvmpipe|software/i.test(renderer);
+  }
+
+  /** The first backend that initialises (WebGL on a GPU, else WASM, else CPU); ?backend=NAME
+   * puts NAME first (tests, benchmarks). */
   async function pickBackend() {
     tf.wasm.setWasmPaths(new URL("vendor/", document.baseURI).href);
     const wanted = new URLSearchParams(location.search).get("backend");
-    for (const name of wanted ? [wanted, ...BACKENDS] : BACKENDS) {
+    const order = softwareWebgl() ? BACKENDS.filter((b) => b !== "webgl") : BACKENDS;
+    for (const name of wanted ? [wanted, ...order] : order) {
       try {
         if (await tf.setBackend(name)) return name;
       } catch (e) { /* not available here: try the next */ }

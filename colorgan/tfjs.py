@@ -55,8 +55,9 @@ def converter_python(cache_dir: str = "") -> str:
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         _run([sys.executable, "-m", "venv", tmp], "creating the converter virtualenv")
-        pins = {line.split("==")[0].lower(): line.strip() for line in open(CONSTRAINTS, encoding="utf-8")
-                if "==" in line and not line.startswith("#")}
+        with open(CONSTRAINTS, encoding="utf-8") as f:
+            pins = {line.split("==")[0].lower(): line.strip() for line in f
+                    if "==" in line and not line.startswith("#")}
         _run([os.path.join(tmp, "bin", "python"), "-m", "pip", "install", "--quiet",
               "--disable-pip-version-check", "-c", CONSTRAINTS,
               *(pins[name] for name in CONVERTER_REQUIREMENTS)], "installing tensorflowjs")

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from absl import logging
 
-from colorgan import fileio
+from colorgan import __version__, fileio
 from colorgan.errors import UserError
 
 STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
@@ -45,8 +45,9 @@ def find_model(path: str) -> str:
 
 
 def default_model(quantization: str, cache_dir: str = "") -> str:
-    """The shipped reference model as TF.js, exported into the cache on first use."""
-    output = os.path.join(fileio.cache_root(cache_dir), "web-model", quantization)
+    """The shipped reference model as TF.js, exported into the cache on first use (once per
+    colorgan version: a release may ship other weights)."""
+    output = os.path.join(fileio.cache_root(cache_dir), "web-model", f"{__version__}-{quantization}")
     try:
         return find_model(output)
     except UserError:

@@ -9,8 +9,12 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import functools
+import http.server
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -34,6 +38,7 @@ UPSAMPLE_ATOL = 1e-5
 # on both WASM and WebGL.
 PAGE_VS_CLI_MEAN_LEVELS = 2.0
 SERVER_STOP_TIMEOUT_S = 60
+MODEL_DELAY_S = 2.0
 EXIF_ORIENTATION, ROTATED_90_CW = 0x0112, 6
 
 
@@ -140,6 +145,33 @@ def page(browser, server_url):
     return browser
 
 
+@pytest.mark.parametrize("mode", upsampling.UPSAMPLE_MODES)
+@pytest.mark.parametrize("backend", ["webgl", "wasm"])  # wasm last: the page's own choice here
+def test_ports_agree_with_python_on_the_pages_backends(page, server_url, backend, mode):
+    """The Node tests run TF.js's CPU backend; the page runs WebGL or WASM, whose kernels (avg
+    pooling at the borders, resizes, pow) must agree with TF too."""
+    if page.body_data("backend") != backend:
+        page.open(f"{server_url}?backend={backend}")
+    rng = np.random.default_rng(3)
+    l_full = rng.uniform(-1, 1, (1, 37, 53, 1)).astype(np.float32)
+    l_small = inference.render_l(l_full, 16, 8).numpy()
+    ab = rng.uniform(-0.5, 0.5, (*l_small.shape[:3], 2)).astype(np.float32)
+    rgb = rng.uniform(0, 1, (1, 4, 4, 3)).astype(np.float32)
+    got = page.driver.execute_script(
+        "const [full, ab, rgb, mode] = arguments; const u = colorgan.upsampling;"
+        " const lFull = tf.tensor(full); const small = u.renderL(lFull, [ab.length, ab[0].length]);"
+        " return [tf.getBackend(), small.arraySync(),"
+        " u.upsampleAb(tf.tensor([ab]), small, lFull, mode).arraySync(),"
+        " colorgan.color.rgbToLab(tf.tensor(rgb)).arraySync()];",
+        l_full.tolist(), ab[0].tolist(), rgb.tolist(), mode)
+    _, small, up, lab = got
+    assert got[0] == backend
+    np.testing.assert_allclose(small, l_small, atol=UPSAMPLE_ATOL)
+    np.testing.assert_allclose(up, upsampling.upsample_ab(ab, l_small, l_full, mode).numpy(),
+                               atol=UPSAMPLE_ATOL)
+    np.testing.assert_allclose(lab, color.rgb_to_lab(rgb).numpy(), atol=LAB_ATOL)
+
+
 def _rotated_jpeg(path: str, h: int = 48, w: int = 64) -> None:
     """A colour JPEG stored sideways with EXIF orientation 6: upright it is w x h... rotated."""
     exif = Image.Exif()
@@ -201,6 +233,35 @@ def test_bad_files_show_a_message_and_the_page_keeps_working(page, tmp_path):
     assert Image.open(io.BytesIO(page.download(card))).size == (56, 40)
 
 
+def test_a_photo_chosen_before_the_model_loads_waits_for_it(browser, server_url, tiny_tfjs,
+                                                            tmp_path):
+    """The file input works from the start: a photo chosen while model.json is still on its way
+    is colourised once the model is ready (the model is served 2 s late here)."""
+    class SlowModel(web._Handler):  # pylint: disable=protected-access
+        def do_GET(self):
+            if self.path.endswith("model.json"):
+                time.sleep(MODEL_DELAY_S)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(
+        (web.HOST, 0), functools.partial(SlowModel, model_dir=tiny_tfjs))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://{web.HOST}:{server.server_address[1]}/"
+    try:
+        browser.driver.get(url)
+        photo = str(tmp_path / "early.png")
+        Image.fromarray(smooth_color_image(32, 40, 8)).save(photo)
+        browser.driver.find_element("id", "file").send_keys(photo)
+        assert "waiting for the model" in browser.driver.find_element("id", "status").text
+        card = browser.upload(photo)  # a second one, and both finish
+        assert len(browser.driver.find_elements("css selector", ".result.done")) == 2, card.text
+        # This module's requests so far went to its two servers only (the log is drained here).
+        assert all(u.startswith((url, server_url)) for u in browser.requested_urls()
+                   if u.startswith("http"))
+    finally:
+        server.shutdown()
+
+
 def test_screenshot_shows_the_result(page, tmp_path):
     path = str(tmp_path / "web.png")
     page.driver.save_screenshot(path)
@@ -208,7 +269,8 @@ def test_screenshot_shows_the_result(page, tmp_path):
 
 
 def test_the_page_requests_only_its_own_origin(browser, server_url, tmp_path):
-    """Last: reads the network log of every page load and upload of this module, then one more."""
+    """Last: reads the network log of the page loads and uploads since the log was last read,
+    then one more."""
     browser.open(server_url)
     photo = str(tmp_path / "one.png")
     Image.fromarray(smooth_color_image(32, 48, 6)).save(photo)

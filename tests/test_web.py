@@ -262,6 +262,13 @@ def test_a_photo_chosen_before_the_model_loads_waits_for_it(browser, server_url,
         server.shutdown()
 
 
+def test_opened_from_file_the_page_says_to_serve_it(browser):
+    browser.driver.get("file://" + os.path.join(web.STATIC_DIR, "index.html"))
+    status = browser.driver.find_element("id", "status")
+    assert "file://" in status.text and "python -m colorgan.web" in status.text
+    assert "error" in status.get_attribute("class")
+
+
 def test_screenshot_shows_the_result(page, tmp_path):
     path = str(tmp_path / "web.png")
     page.driver.save_screenshot(path)

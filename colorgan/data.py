@@ -27,7 +27,7 @@ import tensorflow as tf
 from colorgan import bins, color, images
 from colorgan.config import DataConfig
 from colorgan.errors import UserError
-from colorgan.fileio import write_atomic
+from colorgan.fileio import cache_root, write_atomic
 
 SAMPLES_DIR = os.path.join(os.path.dirname(__file__), "samples")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -69,8 +69,8 @@ def single_sources(cfg: DataConfig) -> list[DataConfig]:
 
 
 def cache_dir(cfg: DataConfig) -> str:
-    return (cfg.cache_dir or os.environ.get("COLORGAN_CACHE")
-            or os.path.join(os.path.expanduser("~"), ".cache", "colorgan"))
+    """Where archives are extracted and scans cached (fileio.cache_root of --cache_dir)."""
+    return cache_root(cfg.cache_dir)
 
 
 def _is_image(name: str) -> bool:

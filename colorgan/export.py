@@ -20,6 +20,10 @@ Writes, atomically (temporary name, then rename):
   OUTPUT/generator_fp16.npz, OUTPUT/config.json   (--formats=fp16_weights, not in the default set)
                                 the generator packaged as colorgan/pretrained/ ships it: float16
                                 weights keyed by weight path; load_model(OUTPUT) reads it.
+  OUTPUT/tfjs/VERSION/          (--formats=tfjs, not in the default set) a TF.js graph model of
+                                the colorize_l signature (model.json + weight shards, weights as
+                                --tfjs_quantization) and colorgan_web.json: config, render size,
+                                provenance record and its parity, run in Node (colorgan.tfjs).
 This is the only module that writes SavedModel/TFLite, so Keras-version quirks stay here.
 """
 
@@ -37,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import cli, color, config, data, inference, quiet
+from colorgan import cli, color, config, data, images, inference, quiet, tfjs
 from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
@@ -48,6 +52,8 @@ config.flag_definitions.declare_verb_flags("export")
 DEFAULT_FORMATS = config.DEFAULT_EXPORT_FORMATS
 FORMATS = config.EXPORT_FORMATS
 TFLITE_DIR = "tflite"
+TFJS_DIR = "tfjs"
+WEB_SIDECAR = "colorgan_web.json"  # read by the page (colorgan/web/static/js/colorize.js)
 # Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
 # weights round to 11 significant bits; int8 quantises every activation to 256 levels.
 PARITY_TOLERANCE = {"tflite_fp32": 0.05, "tflite_fp16": 0.5, "tflite_int8": 4.0}
@@ -105,20 +111,28 @@ def export_saved_model(colorizer: inference.Colorizer, output: str, version: int
     if os.path.exists(final) and not overwrite:
         raise UserError(f"{final} exists (use --overwrite or another --version)")
     tmp = os.path.join(output, f".{version}.tmp-{os.getpid()}")
-    old = os.path.join(output, f".{version}.old-{os.getpid()}")
     try:
         with workdir_lib.writing(f"writing the SavedModel {final}"):
             shutil.rmtree(tmp, ignore_errors=True)
             make_export_archive(colorizer, render_size).write_out(tmp, verbose=False)
             write_atomic(os.path.join(tmp, inference.SAVED_MODEL_CONFIG),
                          _config_json(colorizer, render_size))
-            if os.path.exists(final):  # swap by renames: a server never sees a half version
-                os.replace(final, old)
-            os.replace(tmp, final)
+            _swap_into_place(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _swap_into_place(tmp: str, final: str) -> None:
+    """Renames the folder `tmp` to `final`, replacing an old `final` by renames only: a server
+    or a browser never sees a half-written version."""
+    old = f"{final}.old-{os.getpid()}"
+    try:
+        if os.path.exists(final):
+            os.replace(final, old)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------- TFLite
@@ -188,21 +202,67 @@ def tflite_parity(colorizer: inference.Colorizer, content: bytes, variant: str,
         t0 = time.perf_counter()
         ref.append(keras_fn(l[None]).numpy()[0])
         ref_s.append(time.perf_counter() - t0)
-    err = np.abs(np.stack(lite) - np.stack(ref)) * color.AB_SCALE
+    _check_finite(variant, np.stack(lite))  # before the size check: a NaN model is small too
     weights_bytes = colorizer.generator.count_params() * _BYTES_PER_WEIGHT
-    report = {"variant": variant, "images": len(l_images), "size_bytes": len(content),
-              "mean_ab_error": float(np.mean(err)), "max_ab_error": float(np.max(err)),
-              "tolerance_mean_ab_error": PARITY_TOLERANCE[variant],
-              "latency_ms": 1000 * float(np.median(lite_s)),
-              "keras_latency_ms": 1000 * float(np.median(ref_s))}
-    if not np.all(np.isfinite(np.stack(lite))):
-        raise ExportError(f"{variant}: the converted model outputs non-finite values")
     if len(content) < MIN_SIZE_FRACTION[variant] * weights_bytes / (4 if variant == "tflite_int8" else 1):
         raise ExportError(f"{variant}: {len(content)} bytes for {weights_bytes} bytes of weights: "
                           "the converter dropped weights")
-    if report["mean_ab_error"] > PARITY_TOLERANCE[variant]:
+    return parity_report(variant, np.stack(lite), np.stack(ref), PARITY_TOLERANCE[variant],
+                         size_bytes=len(content), latency_ms=1000 * float(np.median(lite_s)),
+                         keras_latency_ms=1000 * float(np.median(ref_s)))
+
+
+def _check_finite(variant: str, outputs: np.ndarray) -> None:
+    if not np.all(np.isfinite(outputs)):
+        raise ExportError(f"{variant}: the converted model outputs non-finite values")
+
+
+def parity_report(variant: str, converted: np.ndarray, reference: np.ndarray, tolerance: float,
+                  **extra) -> dict:
+    """Mean/max |ab difference| (Lab units) of a converted model's outputs against the Keras
+    model's (both model-space ab (N, h, w, 2)), plus `extra`. Raises ExportError for non-finite
+    outputs or a mean error over `tolerance`."""
+    _check_finite(variant, converted)
+    err = np.abs(converted - reference) * color.AB_SCALE
+    report = {"variant": variant, "images": len(converted), "mean_ab_error": float(np.mean(err)),
+              "max_ab_error": float(np.max(err)), "tolerance_mean_ab_error": tolerance, **extra}
+    if report["mean_ab_error"] > tolerance:
         raise ExportError(f"{variant}: mean ab error {report['mean_ab_error']:.3f} exceeds "
-                          f"{PARITY_TOLERANCE[variant]} Lab units")
+                          f"{tolerance} Lab units")
+    return report
+
+
+# ----------------------------------------------------------------------------------- TF.js
+def tfjs_dir(output: str, version: int) -> str:
+    """OUTPUT/tfjs/VERSION: model.json, its weight shards and the sidecar colorgan_web.json."""
+    return os.path.join(output, TFJS_DIR, str(version))
+
+
+def build_tfjs(colorizer: inference.Colorizer, staging: str, render_size: int, quantization: str,
+               parity_images: np.ndarray, cache_dir: str = "") -> dict:
+    """Converts the colorize_l signature to TF.js into the new folder `staging`, runs it in Node
+    on `parity_images` (N, S, S, 1) against Keras and writes the sidecar; returns the parity
+    report. Raises ExportError (non-finite, tolerance) or UserError (converter, Node)."""
+    variant = f"tfjs_{quantization}"
+    with tempfile.TemporaryDirectory() as saved_model:
+        make_export_archive(colorizer, render_size).write_out(saved_model, verbose=False)
+        tfjs.convert(saved_model, staging, quantization, inference.L_SIGNATURE, cache_dir)
+    converted, info = tfjs.predict_node(staging, parity_images)
+    keras_fn = tf.function(colorizer.predict_ab)
+    reference = np.concatenate([keras_fn(l[None]).numpy() for l in parity_images])
+    report = parity_report(variant, converted, reference, tfjs.PARITY_TOLERANCE[quantization],
+                           size_bytes=tfjs.model_size(staging), runtime=f"Node.js, TF.js "
+                           f"{info['tfjs']} {info['backend']} backend",
+                           latency_ms=float(np.median(info["latency_ms"])))
+    record = dataclasses.replace(colorizer, variant=variant).provenance(render_size)
+    model = colorizer.config.model
+    write_atomic(os.path.join(staging, WEB_SIDECAR), _config_json(
+        colorizer, render_size, parity=report, variant=variant, multiple=colorizer.multiple,
+        max_aspect=inference.MAX_RENDER_ASPECT, color_upsample=model.color_upsample,
+        provenance=record, provenance_text=images.provenance_text(record)))
+    logging.info("%s: %.1f KiB, mean/max ab error %.3f/%.3f Lab units, %.1f ms (%s)", variant,
+                 report["size_bytes"] / 1024, report["mean_ab_error"], report["max_ab_error"],
+                 report["latency_ms"], report["runtime"])
     return report
 
 
@@ -222,13 +282,35 @@ def build_tflite(colorizer: inference.Colorizer, variant: str, calibration: np.n
     return content, report
 
 
+def _targets(output: str, version: int, formats: tuple[str, ...]) -> list[str]:
+    """The paths an export in `formats` writes (checked for existence before anything is built)."""
+    return ([os.path.join(output, str(version))] if "saved_model" in formats else []) + [
+        tflite_path(output, version, v) for v in formats if v.startswith("tflite")] + (
+        [os.path.join(output, workdir_lib.PRETRAINED_WEIGHTS)] if "fp16_weights" in formats
+        else []) + ([tfjs_dir(output, version)] if "tfjs" in formats else [])
+
+
+def _held_aside(colorizer: inference.Colorizer, size: int, calibration_images: int,
+                parity_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """(parity L, int8 calibration L) at the render size: parity is judged on images the int8
+    calibration never saw (when there are enough)."""
+    l_images = calibration_l(colorizer.config.data, size, calibration_images + parity_images)
+    if len(l_images) < calibration_images + parity_images:
+        logging.warning("only %d images for calibration and parity (asked %d + %d)",
+                        len(l_images), calibration_images, parity_images)
+    calib = l_images[parity_images:] if len(l_images) > parity_images else l_images
+    return l_images[:parity_images], calib
+
+
 def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
            formats: tuple[str, ...] = DEFAULT_FORMATS, render_size: int = 0, calibration_images: int = 100,
-           parity_images: int = 8, overwrite: bool = False) -> list[str]:
+           parity_images: int = 8, tfjs_quantization: str = "float16", cache_dir: str = "",
+           overwrite: bool = False) -> list[str]:
     """Exports `colorizer` (a Keras model) in `formats`; returns the written paths.
 
-    All-or-nothing: every target is checked and every TFLite variant converted and verified in
-    memory before the first file is written.
+    All-or-nothing: every target is checked, every TFLite variant converted and verified in
+    memory and the TF.js model converted and verified in a hidden folder before the first file is
+    written. `cache_dir`: where the TF.js converter's environment lives (fileio.cache_root).
     """
     if colorizer.generator is None:
         raise UserError(f"{colorizer.source} is already an exported {colorizer.kind} model; "
@@ -239,34 +321,41 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     size = render_size or colorizer.default_render_size
     if size % colorizer.multiple:
         raise UserError(f"render size {size} is not a multiple of 2**depth = {colorizer.multiple}")
-    tflite = [f for f in formats if f.startswith("tflite")]
-    targets = ([os.path.join(output, str(version))] if "saved_model" in formats else []) + [
-        tflite_path(output, version, v) for v in tflite] + (
-        [os.path.join(output, workdir_lib.PRETRAINED_WEIGHTS)] if "fp16_weights" in formats else [])
-    existing = [t for t in targets if os.path.exists(t)]
+    existing = [t for t in _targets(output, version, formats) if os.path.exists(t)]
     if existing and not overwrite:
         raise UserError(f"{', '.join(existing)} exist (use --overwrite or another --version)")
-    built = {}
-    if tflite:
-        l_images = calibration_l(colorizer.config.data, size, calibration_images + parity_images)
-        # Parity is judged on images the int8 calibration never saw (when there are enough).
-        check = l_images[:parity_images]
-        calib = l_images[parity_images:] if len(l_images) > parity_images else l_images
-        if len(l_images) < calibration_images + parity_images:
-            logging.warning("only %d images for calibration and parity (asked %d + %d)",
-                            len(l_images), calibration_images, parity_images)
-        built = {v: build_tflite(colorizer, v, calib, check) for v in tflite}
-    written = []
-    if "saved_model" in formats:
-        written.append(export_saved_model(colorizer, output, version, size, overwrite=True))
-    for variant, (content, report) in built.items():
-        path = tflite_path(output, version, variant)
-        write_atomic(path, content)
-        write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
-        written.append(path)
-    if "fp16_weights" in formats:
-        written += workdir_lib.save_weights_fp16(colorizer.generator, colorizer.config, output)
+    tflite = [f for f in formats if f.startswith("tflite")]
+    check, calib = (_held_aside(colorizer, size, calibration_images if tflite else 0, parity_images)
+                    if tflite or "tfjs" in formats else (None, None))
+    built = {v: build_tflite(colorizer, v, calib, check) for v in tflite}
+    staging = os.path.join(output, TFJS_DIR, f".{version}.tmp-{os.getpid()}")
+    try:
+        if "tfjs" in formats:
+            shutil.rmtree(staging, ignore_errors=True)
+            build_tfjs(colorizer, staging, size, tfjs_quantization, check, cache_dir)
+        written = []
+        if "saved_model" in formats:
+            written.append(export_saved_model(colorizer, output, version, size, overwrite=True))
+        for variant, (content, report) in built.items():
+            path = tflite_path(output, version, variant)
+            write_atomic(path, content)
+            write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
+            written.append(path)
+        if "fp16_weights" in formats:
+            written += workdir_lib.save_weights_fp16(colorizer.generator, colorizer.config, output)
+        if "tfjs" in formats:
+            _swap_into_place(staging, tfjs_dir(output, version))
+            written.append(tfjs_dir(output, version))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_if_empty(os.path.dirname(staging))
     return written
+
+
+def _remove_if_empty(path: str) -> None:
+    """A failed TF.js export leaves no empty tfjs/ folder behind."""
+    if os.path.isdir(path) and not os.listdir(path):
+        os.rmdir(path)
 
 
 @cli.handle_errors
@@ -276,7 +365,9 @@ def main(argv: list[str]) -> int:
                                      **cli.inference_settings(FLAGS))
     for path in export(colorizer, FLAGS.output, version=FLAGS.version,
                        formats=tuple(FLAGS.formats), render_size=FLAGS.render_size,
-                       calibration_images=FLAGS.calibration_images, overwrite=FLAGS.overwrite):
+                       calibration_images=FLAGS.calibration_images,
+                       tfjs_quantization=FLAGS.tfjs_quantization, cache_dir=FLAGS.cache_dir,
+                       overwrite=FLAGS.overwrite):
         print(path)
     return 0
 

@@ -1,5 +1,6 @@
-"""Crash-safe file writes: every output is written to a temporary name and renamed into place,
-so a reader (or a run killed half-way) never sees a half-written file."""
+"""Crash-safe file writes (every output is written to a temporary name and renamed into place,
+so a reader, or a run killed half-way, never sees a half-written file) and the cache directory
+that data sources, scans and the TF.js converter share."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def write_atomic(path: str, data: bytes | str) -> str:
             os.unlink(tmp)
         raise
     return path
+
+
+def cache_root(explicit: str = "") -> str:
+    """The cache directory: `explicit` (--cache_dir), else $COLORGAN_CACHE, else ~/.cache/colorgan."""
+    return (explicit or os.environ.get("COLORGAN_CACHE")
+            or os.path.join(os.path.expanduser("~"), ".cache", "colorgan"))
 
 
 def _umask() -> int:

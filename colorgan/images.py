@@ -135,6 +135,12 @@ def provenance(model_id: str, model_kind: str, render_size: int, vividness: floa
             "flip_average": flip_average, "note": PROVENANCE_NOTE}
 
 
+def provenance_text(record: dict) -> str:
+    """The record as the text every writer stores (PNG `colorgan` chunk, JPEG ImageDescription,
+    the browser page through its model's sidecar): JSON with sorted keys."""
+    return json.dumps(record, sort_keys=True)
+
+
 def encode_image(rgb_u8: np.ndarray, alpha: np.ndarray | None, fmt: str,
                  record: dict | None = None, exif: Image.Exif | None = None) -> bytes:
     """uint8 RGB (H, W, 3) (+ optional alpha, PNG only) -> PNG or JPEG bytes.
@@ -149,7 +155,7 @@ def encode_image(rgb_u8: np.ndarray, alpha: np.ndarray | None, fmt: str,
     exif = Image.Exif() if exif is None else copy.deepcopy(exif)  # the caller's stays as it was
     options = {}
     if record is not None:
-        text = json.dumps(record, sort_keys=True)
+        text = provenance_text(record)
         exif[EXIF_SOFTWARE] = record["software"]
         if fmt == "png":
             info = PngImagePlugin.PngInfo()

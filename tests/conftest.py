@@ -16,7 +16,7 @@ from PIL import Image
 # Keep TF quiet and deterministic-ish on 2 cores before it is imported by the package.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorgan import cli, config, distribute  # noqa: E402  (after the environment is set)
+from colorgan import cli, config, distribute, fileio  # noqa: E402  (after the environment is set)
 
 # Two logical CPU devices, so --strategy=mirrored runs 2 replicas in-process (test_distribute).
 # Must happen before TF initialises its devices; single-device code is unaffected (it runs on
@@ -24,6 +24,9 @@ from colorgan import cli, config, distribute  # noqa: E402  (after the environme
 distribute.split_cpu(2)
 
 FLAGS = flags.FLAGS
+# The TF.js converter's environment (~3 GB, minutes to create) is kept between sessions in the
+# user's cache, unlike the throwaway cache below (read here, before _session_cache replaces it).
+CONVERTER_CACHE = fileio.cache_root()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -94,6 +97,17 @@ def tiny_workdir(tmp_path_factory, tiny_config) -> str:
     workdir = str(tmp_path_factory.mktemp("tiny-run"))
     train.train(tiny_config, workdir)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_tfjs(tiny_workdir, tmp_path_factory) -> str:
+    """The tiny model exported to TF.js (float16 weights) once per session: its version folder
+    (export --formats=tfjs; needs Node.js for the parity check)."""
+    from colorgan import export, inference  # noqa: PLC0415  (TF import only when needed)
+
+    output = str(tmp_path_factory.mktemp("tfjs-export"))
+    return export.export(inference.load_model(tiny_workdir), output, formats=("tfjs",),
+                         cache_dir=CONVERTER_CACHE)[0]
 
 
 # -------------------------------------------------- helpers shared by the training tests

@@ -17,13 +17,14 @@ from absl import logging as absl_logging
 from absl.testing import flagsaver
 
 from colorgan import cli, colorize, config, evaluate, export, quickstart, train
+from colorgan.web import __main__ as web
 from colorgan.config import flag_definitions
 
 from conftest import run_main
 
 FLAGS = flags.FLAGS
 VERBS = {"colorize": colorize, "train": train, "export": export, "evaluate": evaluate,
-         "quickstart": quickstart}
+         "quickstart": quickstart, "web": web}
 # (verb, flags its --help must show, flags it must not: other verbs' or training-only flags).
 EXPECTED = [
     ("colorize", {"model", "output", "render_size", "vividness", "color_upsample", "format",
@@ -39,6 +40,8 @@ EXPECTED = [
                   "accuracy_threshold", "limit", "max_pixels"},
      {"beta1", "batch_size", "formats", "compare", "workdir", "pixel_weight"}),
     ("quickstart", {"workdir", "steps", "verbose"}, {"beta1", "model", "output", "formats"}),
+    ("web", {"model", "port", "tfjs_quantization", "verbose"},
+     {"output", "formats", "render_size", "workdir", "beta1", "vividness"}),
 ]
 # How a verb's main reads a flag: FLAGS.name or FLAGS["name"].
 FLAG_READ = re.compile(r"""FLAGS(?:\.(\w+)|\[["'](\w+)["']\])""")
@@ -66,7 +69,7 @@ def test_help_text_lists_only_the_verbs_flags(verb, shown, hidden):
         assert not re.search(rf"--(\[no\])?{name}\b", text), name
 
 
-@pytest.mark.parametrize("verb", ["colorize", "export", "evaluate"])
+@pytest.mark.parametrize("verb", ["colorize", "export", "evaluate", "web"])
 def test_every_flag_a_verb_reads_is_in_its_help(verb):
     """Read from the verb's own source, so a flag newly read by main() cannot be missing from
     its --help; cli.inference_settings(FLAGS) reads the inference settings."""

@@ -36,9 +36,12 @@ CHOICES = {
     "nonfinite": ("stop", "skip"),
     "strategy": ("default", "mirrored", "multiworker", "tpu"),
 }
-# colorgan.export's formats, and the ones it writes by default.
+# colorgan.export's formats, and the ones it writes by default (tfjs is not among them: its first
+# use creates the converter's own environment, a large download; BUILD.md).
 DEFAULT_EXPORT_FORMATS = ("saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
-EXPORT_FORMATS = DEFAULT_EXPORT_FORMATS + ("fp16_weights",)
+EXPORT_FORMATS = DEFAULT_EXPORT_FORMATS + ("fp16_weights", "tfjs")
+# How the TF.js export stores its weights: float16 by default, never uint8 unless asked.
+TFJS_QUANTIZATIONS = ("float16", "float32", "uint8")
 STRATEGIES = CHOICES["strategy"]  # colorgan/distribute.py
 # Data sources in one --data string are separated by this (a path containing it cannot be used).
 SOURCE_SEPARATOR = ","

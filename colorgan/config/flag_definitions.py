@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from colorgan.config import _DEFAULTS, CHOICES, DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, STRATEGIES
+from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, STRATEGIES,
+                             TFJS_QUANTIZATIONS)
 
 # ---------------------------------------------------------------- data flags
 flags.DEFINE_string(
@@ -49,7 +50,8 @@ flags.DEFINE_integer(
     "decoding. 120 MP is a 1200-dpi scan of an 8x10-inch print.", lower_bound=1)
 flags.DEFINE_string(
     "cache_dir", _DEFAULTS["cache_dir"],
-    "Where archives are extracted and TFDS datasets exported to (default: $COLORGAN_CACHE or "
+    "Where archives are extracted, TFDS datasets exported and the TF.js converter's environment "
+    "created (default: $COLORGAN_CACHE or "
     "~/.cache/colorgan). Never inside the repository.")
 flags.DEFINE_string("tfds_data_dir", _DEFAULTS["tfds_data_dir"],
                     "TFDS data_dir for 'tfds:NAME' sources (default: TFDS's).")
@@ -225,7 +227,9 @@ flags.DEFINE_string("model", "default", "colorize/export/evaluate/batch: the mod
                     "workdir (latest checkpoint, or --checkpoint_step), an exported SavedModel "
                     "(version dir or TF Serving base dir), a .tflite file, a packaged fp16 model "
                     "dir, or 'default' (the shipped reference model). batch: also a URI "
-                    "(gs://...) of any of these, copied to each worker once.")
+                    "(gs://...) of any of these, copied to each worker once. web: the folder an "
+                    "export wrote (its newest TF.js version), a TF.js version folder, or "
+                    "'default' (exported to TF.js into the cache on first use).")
 flags.DEFINE_integer("checkpoint_step", 0, "With a workdir --model: the checkpoint step to load "
                      "(0 = latest).", lower_bound=0)
 flags.DEFINE_string("output", None, "Output directory (batch: a path or a URI such as "
@@ -253,6 +257,13 @@ flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory und
 flags.DEFINE_list("formats", list(DEFAULT_EXPORT_FORMATS),
                   f"Export: comma-separated formats of {', '.join(EXPORT_FORMATS)} (fp16_weights: "
                   "the generator packaged as colorgan/pretrained ships it).")
+flags.DEFINE_enum("tfjs_quantization", TFJS_QUANTIZATIONS[0], list(TFJS_QUANTIZATIONS),
+                  "Export's tfjs format (and web's default model): how the TF.js model stores "
+                  "its weights: float16 (half the size, colour "
+                  "within 0.5 Lab units), float32 (the reference) or uint8 (a quarter, a few Lab "
+                  "units off).")
+flags.DEFINE_integer("port", 8000, "Web: the port on 127.0.0.1 the page is served on (0: any "
+                     "free port).", lower_bound=0, upper_bound=65535)
 flags.DEFINE_integer("calibration_images", 100, "Export: training images used to calibrate the "
                      "int8 TFLite model.", lower_bound=1)
 flags.DEFINE_bool("full_res", False, "Evaluate: colourise each image at its own full size (L at "
@@ -283,7 +294,9 @@ VERB_FLAGS = {
     "colorize": ("model", "checkpoint_step", "output", "render_size", *_INFERENCE, "format",
                  "compare", "overwrite", "max_pixels", "verbose"),
     "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
-               *_INFERENCE, "calibration_images", "overwrite", "verbose"),
+               *_INFERENCE, "calibration_images", "tfjs_quantization", "cache_dir", "overwrite",
+               "verbose"),
+    "web": ("model", "port", "tfjs_quantization", "cache_dir", "verbose"),
     "batch": ("model", "checkpoint_step", "input", "output", "render_size", *_INFERENCE, "format",
               "overwrite", "max_pixels", "batch_images", "batch_megapixels", "progress_every_s",
               "verbose"),

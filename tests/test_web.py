@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import functools
 import http.server
@@ -288,3 +289,12 @@ def test_the_page_requests_only_its_own_origin(browser, server_url, tmp_path):
     # chrome:// (the browser's own start page), blob: and data: never leave the process.
     network = [u for u in urls if u.split(":", 1)[0] in ("http", "https", "ws", "wss")]
     assert [u for u in network if not u.startswith(server_url)] == []
+
+
+def test_the_default_models_cache_follows_the_shipped_files():
+    """The shipped model's TF.js copy is cached under a hash of colorgan/pretrained's files, so
+    new weights (even within one colorgan version) are exported again, not served stale."""
+    from colorgan import web, workdir
+    assert os.path.samefile(web._SHIPPED_DIR, workdir.PRETRAINED_DIR)
+    assert set(web._SHIPPED_FILES) == set(os.listdir(workdir.PRETRAINED_DIR)) - {"MODEL_CARD.md"}
+    assert re.fullmatch(r"[0-9a-f]{12}", web._shipped_digest())

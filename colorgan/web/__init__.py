@@ -7,6 +7,7 @@ browser"); this server adds only the model folder's mapping and no-cache headers
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import os
 import threading
@@ -44,10 +45,25 @@ def find_model(path: str) -> str:
                     f"--formats=tfjs --output={path})")
 
 
+# colorgan.workdir's PRETRAINED_DIR and files (not imported, as above).
+_SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
+_SHIPPED_FILES = ("generator_fp16.npz", "config.json")
+
+
+def _shipped_digest() -> str:
+    """A short hash of the shipped model's files (colorgan/pretrained: weights and config)."""
+    digest = hashlib.sha256()
+    for name in _SHIPPED_FILES:
+        with open(os.path.join(_SHIPPED_DIR, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:12]
+
+
 def default_model(quantization: str, cache_dir: str = "") -> str:
     """The shipped reference model as TF.js, exported into the cache on first use (once per
-    colorgan version: a release may ship other weights)."""
-    output = os.path.join(fileio.cache_root(cache_dir), "web-model", f"{__version__}-{quantization}")
+    version of the shipped files: a new model, even within one colorgan version, is re-exported)."""
+    output = os.path.join(fileio.cache_root(cache_dir), "web-model",
+                          f"{__version__}-{_shipped_digest()}-{quantization}")
     try:
         return find_model(output)
     except UserError:

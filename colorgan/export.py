@@ -52,8 +52,8 @@ config.flag_definitions.declare_verb_flags("export")
 DEFAULT_FORMATS = config.DEFAULT_EXPORT_FORMATS
 FORMATS = config.EXPORT_FORMATS
 TFLITE_DIR = "tflite"
-TFJS_DIR = "tfjs"
-WEB_SIDECAR = "colorgan_web.json"  # read by the page (colorgan/web/static/js/colorize.js)
+TFJS_DIR = config.TFJS_DIR
+WEB_SIDECAR = config.WEB_SIDECAR
 # Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
 # weights round to 11 significant bits; int8 quantises every activation to 256 levels.
 PARITY_TOLERANCE = {"tflite_fp32": 0.05, "tflite_fp16": 0.5, "tflite_int8": 4.0}

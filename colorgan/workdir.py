@@ -30,15 +30,15 @@ from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 LOG_JSONL = "log.jsonl"
-CONFIG_JSON = "config.json"
+CONFIG_JSON = config_lib.CONFIG_JSON
 CONFIG_FLAGS = "config.flags"
 CKPT_DIR = "ckpt"
 TB_TRAIN = os.path.join("tb", "train")
 TB_VAL = os.path.join("tb", "val")
 SAMPLES_DIR = "samples"
 # The shipped reference model: a workdir-like folder with config.json and fp16 weights.
-PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
-PRETRAINED_WEIGHTS = "generator_fp16.npz"
+PRETRAINED_DIR = config_lib.PRETRAINED_DIR
+PRETRAINED_WEIGHTS = config_lib.PRETRAINED_WEIGHTS
 
 
 def read_config(workdir: str) -> Config | None:

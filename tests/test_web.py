@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color, colorize, images, inference, tfjs, upsampling
+from colorgan import color, colorize, config, images, inference, tfjs, upsampling
 from colorgan import web
 from colorgan.web.browser import Browser
 from conftest import run_main, smooth_color_image
@@ -291,10 +291,14 @@ def test_the_page_requests_only_its_own_origin(browser, server_url, tmp_path):
     assert [u for u in network if not u.startswith(server_url)] == []
 
 
-def test_the_default_models_cache_follows_the_shipped_files():
+def test_the_default_models_cache_follows_the_shipped_files(monkeypatch, tmp_path):
     """The shipped model's TF.js copy is cached under a hash of colorgan/pretrained's files, so
     new weights (even within one colorgan version) are exported again, not served stale."""
     from colorgan import web, workdir
-    assert os.path.samefile(web._SHIPPED_DIR, workdir.PRETRAINED_DIR)
-    assert set(web._SHIPPED_FILES) == set(os.listdir(workdir.PRETRAINED_DIR)) - {"MODEL_CARD.md"}
+    assert os.path.isfile(os.path.join(workdir.PRETRAINED_DIR, workdir.CONFIG_JSON))
     assert re.fullmatch(r"[0-9a-f]{12}", web._shipped_digest())
+    shipped = web._shipped_digest()
+    monkeypatch.setattr(config, "PRETRAINED_DIR", str(tmp_path))  # other shipped files
+    for name in (config.PRETRAINED_WEIGHTS, config.CONFIG_JSON):
+        (tmp_path / name).write_bytes(b"other " + name.encode())
+    assert web._shipped_digest() != shipped

@@ -43,6 +43,13 @@ EXPORT_FORMATS = DEFAULT_EXPORT_FORMATS + ("fp16_weights", "tfjs")
 # How the TF.js export stores its weights: float16 by default, never uint8 unless asked.
 TFJS_QUANTIZATIONS = ("float16", "float32", "uint8")
 STRATEGIES = CHOICES["strategy"]  # colorgan/distribute.py
+# File layout of exports and of the shipped model, here (free of TensorFlow) so that colorgan.web,
+# a plain file server, names them without importing colorgan.export or colorgan.workdir.
+TFJS_DIR = "tfjs"  # OUTPUT/tfjs/VERSION: a TF.js export
+WEB_SIDECAR = "colorgan_web.json"  # beside model.json; read by the page (static/js/colorize.js)
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
+PRETRAINED_WEIGHTS = "generator_fp16.npz"
+CONFIG_JSON = "config.json"  # a workdir's or a packaged model's config
 # Data sources in one --data string are separated by this (a path containing it cannot be used).
 SOURCE_SEPARATOR = ","
 

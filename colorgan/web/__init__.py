@@ -15,15 +15,13 @@ from urllib.parse import unquote, urlsplit
 
 from absl import logging
 
-from colorgan import __version__, fileio
+from colorgan import __version__, config, fileio
 from colorgan.errors import UserError
 
 STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 MODEL_URL = "/model/"
 HOST = "127.0.0.1"
-# colorgan.export's names (not imported: that would load TensorFlow for a file server).
-TFJS_DIR = "tfjs"
-WEB_SIDECAR = "colorgan_web.json"
+TFJS_DIR, WEB_SIDECAR = config.TFJS_DIR, config.WEB_SIDECAR
 
 
 def is_tfjs_model(path: str) -> bool:
@@ -45,16 +43,11 @@ def find_model(path: str) -> str:
                     f"--formats=tfjs --output={path})")
 
 
-# colorgan.workdir's PRETRAINED_DIR and files (not imported, as above).
-_SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
-_SHIPPED_FILES = ("generator_fp16.npz", "config.json")
-
-
 def _shipped_digest() -> str:
     """A short hash of the shipped model's files (colorgan/pretrained: weights and config)."""
     digest = hashlib.sha256()
-    for name in _SHIPPED_FILES:
-        with open(os.path.join(_SHIPPED_DIR, name), "rb") as f:
+    for name in (config.PRETRAINED_WEIGHTS, config.CONFIG_JSON):
+        with open(os.path.join(config.PRETRAINED_DIR, name), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:12]
 

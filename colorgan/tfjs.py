@@ -41,7 +41,7 @@ _CONVERTER_TIMEOUT_S = 1800
 
 
 def converter_python(cache_dir: str = "") -> str:
-    """The Python of the converter environment, created on first use (pip, ~2 min and ~600 MB of
+    """The Python of the converter environment, created on first use (pip, ~3 min and ~900 MB of
     downloads; BUILD.md) under CACHE/tfjs-converter/<hash of the constraints file>."""
     with open(CONSTRAINTS, "rb") as f:
         key = hashlib.sha256(f.read()).hexdigest()[:12]

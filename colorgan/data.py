@@ -73,17 +73,14 @@ def cache_dir(cfg: DataConfig) -> str:
     return cache_root(cfg.cache_dir)
 
 
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def list_images(root: str) -> list[str]:
-    """All image files below `root` (recursive, sorted, hidden files skipped)."""
+def list_images(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[str]:
+    """All files below `root` with one of `extensions` (recursive, sorted, hidden files
+    skipped): images by default; the video CLI lists its videos with it."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [os.path.join(dirpath, f) for f in filenames
-                  if _is_image(f) and not f.startswith(".")]
+                  if f.lower().endswith(extensions) and not f.startswith(".")]
     return sorted(found)
 
 

@@ -4,20 +4,32 @@ that data sources, scans and the TF.js converter share."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from typing import Iterator
 
 
 def write_atomic(path: str, data: bytes | str) -> str:
     """Writes `data` to `path` atomically (same-directory temp file, fsync, rename). Returns path."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with atomic_output(path) as tmp, open(tmp, mode) as f:
+        f.write(data)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """Yields a temporary path beside `path` for a writer that needs a file name (a video muxer
+    streaming for hours); on success it is fsynced and renamed to `path`, on any failure or
+    interrupt it is deleted, so `path` is either complete or untouched."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         # mkstemp creates 0600; give the file the permissions a plain open() would have.
         os.chmod(tmp, 0o666 & ~_umask())
@@ -26,7 +38,6 @@ def write_atomic(path: str, data: bytes | str) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
 
 
 def cache_root(explicit: str = "") -> str:

@@ -88,6 +88,15 @@ def colorize_rgb(predict_ab, rgb: tf.Tensor, render_size: int, multiple: int,
 
 
 @dataclasses.dataclass
+class View:
+    """One image as the model saw it: full-size model-space L (1, H, W, 1), the model's view of
+    it (1, h, w, 1) and the model's colour for that view, ab (1, h, w, 2) in [-1, 1]."""
+    l: tf.Tensor
+    small: tf.Tensor
+    ab: tf.Tensor | np.ndarray
+
+
+@dataclasses.dataclass
 class Colorizer:
     """A loaded model of any kind (Keras, SavedModel, TFLite) behind one interface."""
     predict_ab: Callable[[tf.Tensor], tf.Tensor]  # model-space l (N, h, w, 1) -> ab (N, h, w, 2)
@@ -167,14 +176,25 @@ class Colorizer:
         Returns:
           float32 (H_i, W_i, 3) in [0, 1], in order.
         """
+        return [self.finish(view) for view in self.predict_views(rgbs, render_size)]
+
+    def predict_views(self, rgbs: Sequence[np.ndarray], render_size: int = 0) -> list["View"]:
+        """The first half of `colorize_batch`: each photo's L and the model's colour at render
+        size, in one model call. A caller may change a view's `ab` (the video CLI's temporal
+        smoothing) before `finish`."""
         size = render_size or self.default_render_size
-        mode = self.config.model.color_upsample
         views = self._traced(("views", size), lambda rgb: _rgb_to_l_views(rgb, size, self.multiple))
         predict = self._traced(("predict",), self.predict_ab)
-        finish = self._traced(("finish",), lambda ab, small, l: _ab_to_rgb(ab, small, l, mode))
         ls, smalls = zip(*(views(tf.convert_to_tensor(rgb[None], tf.float32)) for rgb in rgbs))
         ab = predict(tf.concat(smalls, 0))
-        return [finish(ab[i:i + 1], small, l)[0] for i, (small, l) in enumerate(zip(smalls, ls))]
+        return [View(l, small, ab[i:i + 1]) for i, (small, l) in enumerate(zip(smalls, ls))]
+
+    def finish(self, view: "View") -> tf.Tensor:
+        """The second half of `colorize_batch`: a view's ab upsampled to full size with its L
+        -> sRGB float32 (H, W, 3) in [0, 1]."""
+        mode = self.config.model.color_upsample
+        finish = self._traced(("finish",), lambda ab, small, l: _ab_to_rgb(ab, small, l, mode))
+        return finish(tf.convert_to_tensor(view.ab, tf.float32), view.small, view.l)[0]
 
     def _traced(self, key: tuple, fn: Callable) -> Callable:
         """`fn` as one cached tf.function per key (eager for TFLite: its interpreter is Python)."""

@@ -38,13 +38,15 @@ def is_listed_image(relpath: str) -> bool:
         p.startswith(".") for p in parts)
 
 
-def expand_inputs(inputs: list[str], output_dir: str, fmt: str) -> list[tuple[str, str]]:
-    """(input file, output file) pairs for files, folders (recursive, structure kept) and globs."""
+def expand_inputs(inputs: list[str], output_dir: str, fmt: str,
+                  extensions: tuple[str, ...] = data.IMAGE_EXTENSIONS) -> list[tuple[str, str]]:
+    """(input file, output file) pairs for files, folders (recursive, structure kept; the files
+    with one of `extensions`) and globs."""
     pairs = []
     for item in inputs:
         if os.path.isdir(item):
             pairs += [(f, os.path.join(output_dir, os.path.relpath(f, item)))
-                      for f in data.list_images(item)]
+                      for f in data.list_images(item, extensions)]
         elif os.path.exists(item):
             pairs.append((item, os.path.join(output_dir, os.path.basename(item))))
         else:

@@ -42,6 +42,8 @@ DEFAULT_EXPORT_FORMATS = ("saved_model", "tflite_fp32", "tflite_fp16", "tflite_i
 EXPORT_FORMATS = DEFAULT_EXPORT_FORMATS + ("fp16_weights", "tfjs")
 # How the TF.js export stores its weights: float16 by default, never uint8 unless asked.
 TFJS_QUANTIZATIONS = ("float16", "float32", "uint8")
+TEMPORAL_MODES = ("flow", "none")  # the video CLI's --temporal (colorgan/temporal.py)
+DEFAULT_CRF = 18  # the video CLI's x264 quality: near "visually lossless", colour is what we add
 STRATEGIES = CHOICES["strategy"]  # colorgan/distribute.py
 # File layout of exports and of the shipped model, here (free of TensorFlow) so that colorgan.web,
 # a plain file server, names them without importing colorgan.export or colorgan.workdir.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, STRATEGIES,
-                             TFJS_QUANTIZATIONS)
+from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_CRF, DEFAULT_EXPORT_FORMATS,
+                             EXPORT_FORMATS, STRATEGIES, TEMPORAL_MODES, TFJS_QUANTIZATIONS)
 
 # ---------------------------------------------------------------- data flags
 flags.DEFINE_string(
@@ -223,7 +223,7 @@ flags.DEFINE_float("lr_final_fraction", _DEFAULTS["lr_final_fraction"],
 # ------------------------------------------------------------ verb I/O flags
 flags.DEFINE_string("workdir", None, "train/quickstart: run directory (config, checkpoints, "
                     "TensorBoard, samples). Re-running with the same workdir resumes.")
-flags.DEFINE_string("model", "default", "colorize/export/evaluate/batch: the model: a training "
+flags.DEFINE_string("model", "default", "colorize/export/evaluate/batch/video: the model: a training "
                     "workdir (latest checkpoint, or --checkpoint_step), an exported SavedModel "
                     "(version dir or TF Serving base dir), a .tflite file, a packaged fp16 model "
                     "dir, or 'default' (the shipped reference model). batch: also a URI "
@@ -245,12 +245,20 @@ flags.DEFINE_float("batch_megapixels", 24.0, "Batch: at most this many full-reso
                    "alone.", lower_bound=0.001)
 flags.DEFINE_float("progress_every_s", 5.0, "Batch: seconds between progress lines (each "
                    "worker logs its own counts).", lower_bound=0.1)
-flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate/batch: the short side (px) the "
+flags.DEFINE_integer("render_size", 0, "colorize/export/evaluate/batch/video: the short side (px) the "
                      "model sees; colour is upsampled to full size. 0 = the model's own (an "
                      "export's render size, else its training size).",
                      lower_bound=0)
 flags.DEFINE_enum("format", "png", ["png", "jpg"], "Colourise/batch: output format (PNG is "
                   "lossless; JPEG drops alpha).")
+flags.DEFINE_enum("temporal", TEMPORAL_MODES[0], list(TEMPORAL_MODES), "Video: 'flow' carries "
+                  "each frame's colour to the next along optical flow (less flicker; "
+                  "colorgan/temporal.py); 'none' colours every frame on its own.")
+flags.DEFINE_integer("crf", DEFAULT_CRF, "Video: x264's constant rate factor (0-51; lower is "
+                     "better and larger; 18 is close to visually lossless).", lower_bound=0,
+                     upper_bound=51)
+flags.DEFINE_integer("batch_frames", 8, "Video: frames per model call (memory grows with it).",
+                     lower_bound=1)
 flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
 flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "
                      "(TF Serving serves the highest).", lower_bound=1)
@@ -273,10 +281,14 @@ flags.DEFINE_float("accuracy_threshold", 2.0, "Evaluate: t of the paper's accura
                    "when |dL| <= t and |da|, |db| <= 2.2 t).", lower_bound=0.0)
 flags.DEFINE_bool("table", False, "Evaluate: --model is a comma-separated list; print the paper's "
                   "CIFAR-10 table (MAE, accuracy per model, and the gray baseline).")
-flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all).", lower_bound=0)
+flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all; with --video: "
+                     "frames per video).", lower_bound=0)
+flags.DEFINE_multi_string("video", None, "Evaluate: score these videos (repeat the flag) instead "
+                          "of --data: flicker (warping error) of --temporal flow and none, and "
+                          "PSNR/AuC against the video itself where it has colour.")
 flags.DEFINE_integer("grid_images", 4, "Evaluate: best and worst images shown in grid.png.",
                      lower_bound=1)
-flags.DEFINE_bool("overwrite", False, "colorize/export/batch: replace existing output files "
+flags.DEFINE_bool("overwrite", False, "colorize/export/batch/video: replace existing output files "
                   "(evaluate always rewrites its report directory).")
 flags.DEFINE_bool("verbose", False, "Print the traceback of unexpected errors, and TensorFlow's "
                   "own start-up and log lines (hidden otherwise).")
@@ -296,11 +308,14 @@ VERB_FLAGS = {
     "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
                *_INFERENCE, "calibration_images", "tfjs_quantization", "cache_dir", "overwrite",
                "verbose"),
+    "video": ("model", "checkpoint_step", "output", "temporal", "render_size", *_INFERENCE, "crf",
+              "batch_frames", "overwrite", "max_pixels", "verbose"),
     "web": ("model", "port", "tfjs_quantization", "cache_dir", "verbose"),
     "batch": ("model", "checkpoint_step", "input", "output", "render_size", *_INFERENCE, "format",
               "overwrite", "max_pixels", "batch_images", "batch_megapixels", "progress_every_s",
               "verbose"),
-    "evaluate": ("model", "checkpoint_step", "data", "split", "output", "full_res", "render_size",
+    "evaluate": ("model", "checkpoint_step", "data", "video", "split", "output", "full_res",
+                 "render_size",
                  *_INFERENCE, "accuracy_threshold", "limit", "grid_images", "table",
                  "val_fraction", "max_pixels", "cache_dir", "tfds_data_dir", "verbose"),
 }

@@ -24,6 +24,7 @@ import tensorflow as tf
 import tqdm
 
 from colorgan import cli, color, config, data, inference, metrics
+from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
@@ -267,9 +268,43 @@ def default_split(data_cfg: config.DataConfig) -> str:
     return "all"
 
 
+def video_reports(colorizer: inference.Colorizer, paths: list[str], output: str, *,
+                  render_size: int = 0, limit: int = 0, max_pixels: int) -> tuple[dict, str]:
+    """Scores each video (colorgan.video_eval) and writes OUTPUT/video_metrics.json and
+    video_summary.md. Returns (results per video, the summary table).
+
+    Raises:
+      UserError: an unreadable video, or the `video` extra missing.
+    """
+    try:
+        from colorgan import video_eval  # pylint: disable=import-outside-toplevel
+    except ImportError as e:
+        raise UserError(f"video evaluation needs OpenCV ({e}): pip install 'colorgan[video]'") \
+            from e
+    results = {}
+    for path in tqdm.tqdm(paths, unit="video", disable=None if len(paths) > 1 else True):
+        try:
+            results[path] = video_eval.evaluate_video(colorizer, path, render_size=render_size,
+                                                      max_pixels=max_pixels, limit=limit)
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from e
+    text = video_eval.summary_markdown(results)
+    write_atomic(os.path.join(output, "video_metrics.json"), json.dumps(
+        {"model": colorizer.source, "videos": results}, indent=2) + "\n")
+    write_atomic(os.path.join(output, "video_summary.md"), text)
+    return results, text
+
+
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
+    if FLAGS.video:
+        model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
+                                     **cli.inference_settings(FLAGS))
+        _, text = video_reports(model, FLAGS.video, FLAGS.output, render_size=FLAGS.render_size,
+                                limit=FLAGS.limit, max_pixels=FLAGS.max_pixels)
+        print(text)
+        return 0
     data_cfg = cli.config_from_flags(FLAGS).data
     split = FLAGS.split if FLAGS["split"].present else default_split(data_cfg)
     specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]

@@ -192,6 +192,20 @@ def check_usage(argv: Sequence[str], required: Sequence[str] = (), positional: b
             raise app.UsageError(f"--{name} is required")
 
 
+def report_outcome(written: Sequence[str], failed: Sequence[str], skipped: Sequence[str]) -> int:
+    """The end of a per-file CLI (colourise, video): each written path on stdout, the skipped
+    and failed counts in the log; the exit status (EXIT_USER_ERROR if any input failed)."""
+    for path in written:
+        print(path)
+    if skipped:
+        logging.info("%d skipped: output exists, use --overwrite", len(skipped))
+    if failed:
+        logging.error("%d of %d inputs failed", len(failed),
+                      len(failed) + len(written) + len(skipped))
+        return EXIT_USER_ERROR
+    return EXIT_OK
+
+
 def handle_errors(main: Callable[[list[str]], int | None]) -> Callable[[list[str]], int]:
     """Maps exceptions from a verb's main to exit codes and one-line messages."""
 

@@ -15,10 +15,9 @@ is then 2.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
 import numpy as np
 import tqdm
 
@@ -49,43 +48,26 @@ def compare_path(dst: str) -> str:
     return os.path.splitext(dst)[0] + "_compare.png"
 
 
-@dataclasses.dataclass
-class Outcome:
-    """What a batch did: outputs written, inputs that failed, inputs skipped (output exists)."""
-    written: list[str] = dataclasses.field(default_factory=list)
-    failed: list[str] = dataclasses.field(default_factory=list)
-    skipped: list[str] = dataclasses.field(default_factory=list)
+Outcome = photos.Outcome
 
 
 def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: str, *,
                    render_size: int = 0, fmt: str = "png", compare: bool = False,
                    overwrite: bool = False,
-                   max_pixels: int = config.DataConfig.max_pixels) -> Outcome:
+                   max_pixels: int = config.DataConfig.max_pixels) -> photos.Outcome:
     """Colourises every input; never raises per file. An existing output is skipped (re-running
     a folder resumes it) unless `overwrite`; an output that is an input file is never written."""
     pairs = photos.expand_inputs(inputs, output_dir, fmt)
     if not pairs:
         raise UserError(f"no images found in {' '.join(inputs)}")
-    outcome = Outcome()
-    duplicates = photos.duplicates(pairs)
-    input_ids = {photos.file_id(src) for src, _ in pairs} - {None}
-    for src, dst in tqdm.tqdm(pairs, unit="img", disable=None if len(pairs) > 1 else True):
-        outputs = [dst] + ([compare_path(dst)] if compare else [])
-        refusal = photos.refusal(src, dst, outputs, overwrite, input_ids, duplicates)
-        if refusal:
-            kind, reason = refusal
-            if kind == photos.FAILED:
-                logging.error("%s: %s; skipped", src, reason)
-            getattr(outcome, kind).append(src)
-            continue
-        try:
-            colorize_file(model, src, dst, render_size=render_size, fmt=fmt, compare=compare,
-                          max_pixels=max_pixels)
-            outcome.written.append(dst)
-        except Exception as e:  # pylint: disable=broad-except  (one bad file must not stop a batch)
-            logging.error("%s: %s; skipped", src, photos.failure_reason(e))
-            outcome.failed.append(src)
-    return outcome
+    def write_one(src: str, dst: str) -> None:
+        colorize_file(model, src, dst, render_size=render_size, fmt=fmt, compare=compare,
+                      max_pixels=max_pixels)
+
+    return photos.process_pairs(
+        pairs, write_one, overwrite=overwrite,
+        outputs_of=lambda dst: [dst] + ([compare_path(dst)] if compare else []),
+        wrap=lambda p: tqdm.tqdm(p, unit="img", disable=None if len(p) > 1 else True))
 
 
 @cli.handle_errors
@@ -99,15 +81,7 @@ def main(argv: list[str]) -> int:
     outcome = colorize_paths(model, inputs, FLAGS.output, render_size=FLAGS.render_size,
                              fmt=FLAGS.format, compare=FLAGS.compare, overwrite=FLAGS.overwrite,
                              max_pixels=FLAGS.max_pixels)
-    for path in outcome.written:
-        print(path)
-    if outcome.skipped:
-        logging.info("%d skipped: output exists, use --overwrite", len(outcome.skipped))
-    if outcome.failed:
-        total = len(outcome.failed) + len(outcome.written) + len(outcome.skipped)
-        logging.error("%d of %d inputs failed", len(outcome.failed), total)
-        return cli.EXIT_USER_ERROR
-    return cli.EXIT_OK
+    return cli.report_outcome(outcome.written, outcome.failed, outcome.skipped)
 
 
 def run() -> None:

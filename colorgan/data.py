@@ -24,7 +24,7 @@ import zlib
 from absl import logging
 import tensorflow as tf
 
-from colorgan import bins, color, images
+from colorgan import bins, color, fileio, images
 from colorgan.config import DataConfig
 from colorgan.errors import UserError
 from colorgan.fileio import cache_root, write_atomic
@@ -73,15 +73,9 @@ def cache_dir(cfg: DataConfig) -> str:
     return cache_root(cfg.cache_dir)
 
 
-def list_images(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[str]:
-    """All files below `root` with one of `extensions` (recursive, sorted, hidden files
-    skipped): images by default; the video CLI lists its videos with it."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [os.path.join(dirpath, f) for f in filenames
-                  if f.lower().endswith(extensions) and not f.startswith(".")]
-    return sorted(found)
+def list_images(root: str) -> list[str]:
+    """All image files below `root` (recursive, sorted, hidden files skipped)."""
+    return fileio.list_files(root, IMAGE_EXTENSIONS)
 
 
 def _single_child_root(root: str) -> str:

@@ -9,6 +9,13 @@ training size (the paper's CIFAR-10 protocol); with it, each image is colourised
 (L at full resolution, colour rendered at --render_size and upsampled). --split defaults to test,
 or to all of the images for a folder or archive without train/val/test folders.
 REPORT_DIR gets metrics.json, per_image.csv, summary.md, curve.png, colorfulness.png, grid.png.
+
+    python -m colorgan.evaluate --video=film.mp4 --video=home.mov --output=runs/eval_video
+
+With --video (repeat it) videos are scored instead: each is turned gray and colourised with
+--temporal=flow and none, and REPORT_DIR gets video_metrics.json and video_summary.md: flicker
+(Lai et al.'s warping error on sRGB and on a*b*, beside the gray input's own) and, for colour
+videos, PSNR and AuC against the video itself per mode and for gray (needs the `video` extra).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import io
 import json
 import os
 
-from absl import flags, logging
+from absl import app, flags, logging
 import numpy as np
 import tensorflow as tf
 import tqdm
@@ -269,42 +276,54 @@ def default_split(data_cfg: config.DataConfig) -> str:
 
 
 def video_reports(colorizer: inference.Colorizer, paths: list[str], output: str, *,
-                  render_size: int = 0, limit: int = 0, max_pixels: int) -> tuple[dict, str]:
+                  render_size: int = 0, limit: int = 0,
+                  max_pixels: int) -> tuple[dict, str, list[str]]:
     """Scores each video (colorgan.video_eval) and writes OUTPUT/video_metrics.json and
-    video_summary.md. Returns (results per video, the summary table).
+    video_summary.md. A video that cannot be read is logged in one line and skipped.
 
+    Returns:
+      (results per video, the summary table, the videos that failed).
     Raises:
-      UserError: an unreadable video, or the `video` extra missing.
+      UserError: no video could be scored, or the `video` extra is missing.
     """
     try:
         from colorgan import video_eval  # pylint: disable=import-outside-toplevel
     except ImportError as e:
         raise UserError(f"video evaluation needs OpenCV ({e}): pip install 'colorgan[video]'") \
             from e
-    results = {}
+    results, failed = {}, []
     for path in tqdm.tqdm(paths, unit="video", disable=None if len(paths) > 1 else True):
         try:
             results[path] = video_eval.evaluate_video(colorizer, path, render_size=render_size,
                                                       max_pixels=max_pixels, limit=limit)
-        except UserError as e:
-            raise UserError(f"{path}: {e}") from e
+        except UserError as e:  # one bad video must not lose the others' scores
+            logging.error("%s: %s; skipped", path, e)
+            failed.append(path)
+    if not results:
+        raise UserError(f"none of the {len(paths)} videos could be scored")
     text = video_eval.summary_markdown(results)
     write_atomic(os.path.join(output, "video_metrics.json"), json.dumps(
-        {"model": colorizer.source, "videos": results}, indent=2) + "\n")
+        {"model": colorizer.source, "videos": results, "failed": failed}, indent=2) + "\n")
     write_atomic(os.path.join(output, "video_summary.md"), text)
-    return results, text
+    return results, text, failed
 
 
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
     if FLAGS.video:
+        clash = [f"--{name}" for name in ("data", "table", "full_res", "split")
+                 if FLAGS[name].present]
+        if clash:
+            raise app.UsageError(f"--video scores videos; {', '.join(clash)} belong to photo "
+                                 "evaluation")
         model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
                                      **cli.inference_settings(FLAGS))
-        _, text = video_reports(model, FLAGS.video, FLAGS.output, render_size=FLAGS.render_size,
-                                limit=FLAGS.limit, max_pixels=FLAGS.max_pixels)
+        _, text, failed = video_reports(model, FLAGS.video, FLAGS.output,
+                                        render_size=FLAGS.render_size, limit=FLAGS.limit,
+                                        max_pixels=FLAGS.max_pixels)
         print(text)
-        return 0
+        return cli.EXIT_USER_ERROR if failed else cli.EXIT_OK
     data_cfg = cli.config_from_flags(FLAGS).data
     split = FLAGS.split if FLAGS["split"].present else default_split(data_cfg)
     specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]

@@ -40,6 +40,17 @@ def atomic_output(path: str) -> Iterator[str]:
         raise
 
 
+def list_files(root: str, extensions: tuple[str, ...]) -> list[str]:
+    """All files below `root` whose names end in one of `extensions` (any case; recursive,
+    sorted, hidden files and folders skipped)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [os.path.join(dirpath, f) for f in filenames
+                  if f.lower().endswith(extensions) and not f.startswith(".")]
+    return sorted(found)
+
+
 def cache_root(explicit: str = "") -> str:
     """The cache directory: `explicit` (--cache_dir), else $COLORGAN_CACHE, else ~/.cache/colorgan."""
     return (explicit or os.environ.get("COLORGAN_CACHE")

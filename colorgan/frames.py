@@ -14,10 +14,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from colorgan import color, inference, temporal, video_io
-from colorgan.config import DEFAULT_CRF
+from colorgan.config import DEFAULT_BATCH_FRAMES, DEFAULT_CRF
 from colorgan.fileio import atomic_output
-
-DEFAULT_BATCH_FRAMES = 8
 
 
 def colorize_frames(model: inference.Colorizer, frames: Iterable[video_io.Frame], *,
@@ -35,21 +33,29 @@ def colorize_frames(model: inference.Colorizer, frames: Iterable[video_io.Frame]
       batch_frames: frames per model call.
       settings: the flow mode's trust settings.
       stabilizer: the flow mode's state (a new one if None); pass one to read its cuts.
+    Raises:
+      ValueError: an unknown mode or batch_frames < 1 (now, not at the first frame).
     """
     temporal.check_mode(mode)
     if batch_frames < 1:
         raise ValueError(f"batch_frames={batch_frames} must be >= 1")
     if mode == "flow" and stabilizer is None:
         stabilizer = temporal.Stabilizer(settings)
+    return _colorize_frames(model, frames, render_size, batch_frames,
+                            stabilizer if mode == "flow" else None)
+
+
+def _colorize_frames(model: inference.Colorizer, frames: Iterable[video_io.Frame],
+                     render_size: int, batch_frames: int,
+                     stabilizer: temporal.Stabilizer | None) -> Iterator[video_io.Frame]:
     batch: list[video_io.Frame] = []
     for frame in frames:
         batch.append(frame)
         if len(batch) == batch_frames:
-            yield from _colorize_batch(model, batch, render_size, stabilizer if mode == "flow"
-                                       else None)
+            yield from _colorize_batch(model, batch, render_size, stabilizer)
             batch = []
     if batch:
-        yield from _colorize_batch(model, batch, render_size, stabilizer if mode == "flow" else None)
+        yield from _colorize_batch(model, batch, render_size, stabilizer)
 
 
 def _colorize_batch(model: inference.Colorizer, batch: list[video_io.Frame], render_size: int,

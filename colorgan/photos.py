@@ -10,12 +10,16 @@ same rules through Beam's file systems.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
+from typing import Callable, Iterable
 
 import numpy as np
 
-from colorgan import color, data, images, inference
+from absl import logging
+
+from colorgan import color, data, fileio, images, inference
 from colorgan.errors import UserError
 
 # Characters that make an --input a glob pattern (Python's glob and Beam's FileSystems.match).
@@ -46,7 +50,7 @@ def expand_inputs(inputs: list[str], output_dir: str, fmt: str,
     for item in inputs:
         if os.path.isdir(item):
             pairs += [(f, os.path.join(output_dir, os.path.relpath(f, item)))
-                      for f in data.list_images(item, extensions)]
+                      for f in fileio.list_files(item, extensions)]
         elif os.path.exists(item):
             pairs.append((item, os.path.join(output_dir, os.path.basename(item))))
         else:
@@ -144,3 +148,41 @@ def provenance_mismatch(found: dict | None, expected: dict) -> str | None:
     diffs = [f"{key} {found.get(key)!r} (this run: {expected[key]!r})"
              for key in sorted(expected) if found.get(key) != expected[key]]
     return "made with " + ", ".join(diffs) if diffs else None
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a CLI run did: outputs written, inputs that failed, inputs skipped (output exists)."""
+    written: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+
+
+def process_pairs(pairs: list[tuple[str, str]], write_one: Callable[[str, str], None], *,
+                  overwrite: bool, outputs_of: Callable[[str], list[str]] = lambda dst: [dst],
+                  wrap: Callable[[Iterable], Iterable] = lambda pairs: pairs) -> Outcome:
+    """The colourise and video CLIs' loop: `write_one(src, dst)` for every pair it may write
+    (`refusal`), logging each failure in one line; one bad input never stops the rest.
+
+    Args:
+      outputs_of: every file `write_one` writes for `dst` (all are checked for refusals).
+      wrap: wraps the pairs' iteration (a progress bar).
+    """
+    outcome = Outcome()
+    dup = duplicates(pairs)
+    input_ids = {file_id(src) for src, _ in pairs} - {None}
+    for src, dst in wrap(pairs):
+        refused = refusal(src, dst, outputs_of(dst), overwrite, input_ids, dup)
+        if refused:
+            kind, reason = refused
+            if kind == FAILED:
+                logging.error("%s: %s; skipped", src, reason)
+            getattr(outcome, kind).append(src)
+            continue
+        try:
+            write_one(src, dst)
+            outcome.written.append(dst)
+        except Exception as e:  # pylint: disable=broad-except  (one bad file must not stop a batch)
+            logging.error("%s: %s; skipped", src, failure_reason(e))
+            outcome.failed.append(src)
+    return outcome

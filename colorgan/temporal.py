@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from colorgan.config import TEMPORAL_MODES
-_UINT8_MAX = 255.0
+_UINT8_MAX = 255.0  # color.UINT8_MAX, not imported: this module runs without TensorFlow
 
 
 @dataclasses.dataclass(frozen=True)

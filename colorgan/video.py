@@ -16,6 +16,7 @@ status is then 2. Needs the `video` extra: pip install 'colorgan[video]'.
 from __future__ import annotations
 
 import os
+import time
 
 from absl import app, flags, logging
 import tqdm
@@ -26,6 +27,7 @@ from colorgan.errors import UserError
 FLAGS = flags.FLAGS
 config.flag_definitions.declare_verb_flags("video")
 OUTPUT_FORMAT = "mp4"
+LOG_EVERY_S = 30.0  # progress lines when stderr is not a terminal
 
 
 def _frames():
@@ -37,52 +39,57 @@ def _frames():
     return frames
 
 
-def _progress_bar(name: str):
-    """A per-video progress factory for frames.colorize_video: frames, fps and ETA."""
-    bars = []
+class _Progress:
+    """Per-video progress for frames.colorize_video: a tqdm bar (frames, fps, ETA) on a
+    terminal, else a log line every LOG_EVERY_S seconds (a 2-hour film in a log file)."""
 
-    def start(total: int | None):
-        bars.append(tqdm.tqdm(total=total, unit="frame", desc=os.path.basename(name),
-                              leave=False, disable=None))
-        return lambda: bars[0].update(1)
-    return start, bars
+    def __init__(self, name: str):
+        self.name, self.bar, self.done, self.total = os.path.basename(name), None, 0, None
+        self.start = self.last_log = time.monotonic()
+
+    def __call__(self, total: int | None):
+        self.total = total
+        self.bar = tqdm.tqdm(total=total, unit="frame", desc=self.name, leave=False,
+                             disable=None)
+        return self.tick
+
+    def tick(self) -> None:
+        self.done += 1
+        self.bar.update(1)
+        now = time.monotonic()
+        if self.bar.disable and now - self.last_log >= LOG_EVERY_S:
+            self.last_log = now
+            fps = self.done / (now - self.start)
+            eta = f", ETA {(self.total - self.done) / fps:.0f} s" if self.total else ""
+            logging.info("%s: %d/%s frames, %.1f fps%s", self.name, self.done,
+                         self.total or "?", fps, eta)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def colorize_video_paths(model: inference.Colorizer, inputs: list[str], output_dir: str, *,
                          mode: str, render_size: int, crf: int, batch_frames: int,
-                         overwrite: bool, max_pixels: int) -> tuple[list[str], list[str], list[str]]:
-    """Colourises every input video; never raises per file. Returns (written, failed, skipped)."""
+                         overwrite: bool, max_pixels: int) -> photos.Outcome:
+    """Colourises every input video; never raises per file."""
     pairs = photos.expand_inputs(inputs, output_dir, OUTPUT_FORMAT, video_io.VIDEO_EXTENSIONS)
     if not pairs:
         raise UserError(f"no videos found in {' '.join(inputs)}")
-    written, failed, skipped = [], [], []
-    duplicates = photos.duplicates(pairs)
-    input_ids = {photos.file_id(src) for src, _ in pairs} - {None}
-    for src, dst in pairs:
-        refusal = photos.refusal(src, dst, [dst], overwrite, input_ids, duplicates)
-        if refusal:
-            kind, reason = refusal
-            if kind == photos.FAILED:
-                logging.error("%s: %s; skipped", src, reason)
-                failed.append(src)
-            else:
-                skipped.append(src)
-            continue
-        start, bars = _progress_bar(src)
+    frames = _frames()
+
+    def write_one(src: str, dst: str) -> None:
+        progress = _Progress(src)
         try:
-            result = _frames().colorize_video(model, src, dst, mode=mode, render_size=render_size,
+            result = frames.colorize_video(model, src, dst, mode=mode, render_size=render_size,
                                            crf=crf, batch_frames=batch_frames,
-                                           max_pixels=max_pixels, progress=start)
-            logging.info("%s: %d frames%s", dst, result.frames,
-                         f", {len(result.cuts)} scene cuts" if result.cuts else "")
-            written.append(dst)
-        except Exception as e:  # pylint: disable=broad-except  (one bad file must not stop a batch)
-            logging.error("%s: %s; skipped", src, photos.failure_reason(e))
-            failed.append(src)
+                                           max_pixels=max_pixels, progress=progress)
         finally:
-            for bar in bars:
-                bar.close()
-    return written, failed, skipped
+            progress.close()
+        logging.info("%s: %d frames%s", dst, result.frames,
+                     f", {len(result.cuts)} scene cuts" if result.cuts else "")
+
+    return photos.process_pairs(pairs, write_one, overwrite=overwrite)
 
 
 @cli.handle_errors
@@ -91,23 +98,18 @@ def main(argv: list[str]) -> int:
     inputs = argv[1:]
     if not inputs:
         raise app.UsageError("give at least one INPUT (video file, folder or glob)")
+    if FLAGS.output.lower().endswith(video_io.VIDEO_EXTENSIONS):
+        raise app.UsageError(f"--output is the folder the videos go to (each as <stem>.mp4), "
+                             f"not a file name: {FLAGS.output}")
     video_io.av_module()  # fail now, in one line, if the `video` extra is missing
     _frames()
     model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
                                  **cli.inference_settings(FLAGS))
-    written, failed, skipped = colorize_video_paths(
+    outcome = colorize_video_paths(
         model, inputs, FLAGS.output, mode=FLAGS.temporal, render_size=FLAGS.render_size,
         crf=FLAGS.crf, batch_frames=FLAGS.batch_frames, overwrite=FLAGS.overwrite,
         max_pixels=FLAGS.max_pixels)
-    for path in written:
-        print(path)
-    if skipped:
-        logging.info("%d skipped: output exists, use --overwrite", len(skipped))
-    if failed:
-        logging.error("%d of %d inputs failed", len(failed),
-                      len(failed) + len(written) + len(skipped))
-        return cli.EXIT_USER_ERROR
-    return cli.EXIT_OK
+    return cli.report_outcome(outcome.written, outcome.failed, outcome.skipped)
 
 
 def run() -> None:

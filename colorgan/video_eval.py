@@ -61,7 +61,7 @@ def evaluate_video(model: inference.Colorizer, path: str, *, render_size: int = 
             truth = held.pop(0)
             (out_none,) = frames.colorize_frames(model, [truth], mode="none",
                                                  render_size=render_size)
-            gray = color.to_uint8(color.gray_rgb(truth.rgb.astype(np.float32) / 255)).numpy()
+            gray = color.to_uint8(color.gray_rgb(truth.rgb.astype(np.float32) / color.UINT8_MAX)).numpy()
             outputs = {"flow": out_flow.rgb, "none": out_none.rgb, "input": gray}
             _accumulate(sums, prev, outputs, truth.rgb, estimator, colour_seen)
             count += 1
@@ -80,13 +80,13 @@ def _accumulate(sums: dict, prev: dict, outputs: dict[str, np.ndarray], truth: n
                 estimator: temporal.FlowEstimator, colour_seen: list) -> None:
     """Adds one frame's scores: warping errors against the previous frame, PSNR and AuC."""
     gray_u8 = outputs["input"][..., 0]
-    truth_f = tf.constant(truth[None], tf.float32) / 255
+    truth_f = tf.constant(truth[None], tf.float32) / color.UINT8_MAX
     colour_seen.append(float(metrics.colorfulness(truth_f)[0]))
     lab_true = color.rgb_to_lab(truth_f)
     if "gray" in prev:
         where, valid = estimator.backward_map(gray_u8, prev["gray"])
     for name, rgb in outputs.items():
-        rgb_f = rgb.astype(np.float32) / 255
+        rgb_f = rgb.astype(np.float32) / color.UINT8_MAX
         lab = color.rgb_to_lab(rgb_f[None]).numpy()[0]
         if name in prev:
             rgb_prev, lab_prev = prev[name]

@@ -32,8 +32,22 @@ DEFAULT_PRESET = "medium"
 METADATA_KEY = "comment"  # the MP4 tag (©cmt) that holds the provenance record
 # A decoded frame count below this fraction of the container's own count is a truncated file.
 TRUNCATED_FRACTION = 0.98
+# A decoded length (no frame count in the file) this far short of the container's: truncated.
+TRUNCATED_SECONDS = 0.25
+# The output's YUV: BT.709 matrix, primaries and transfer, limited range (H.273 code 1 each),
+# converted so and tagged so, so players show the colours as computed at any size.
+BT709 = 1
+LIMITED_RANGE = 1
 # Frame intervals that differ by more than this fraction make a clip variable-frame-rate.
 VFR_TOLERANCE = 0.1
+# Audio packets held while waiting for the first video frame (a few seconds of sound).
+MAX_LEADING_AUDIO_PACKETS = 2000
+
+
+def _is_still_image(container) -> bool:
+    """FFmpeg opens photos too (image2, png_pipe, ...): a video CLI must not take them."""
+    name = container.format.name
+    return name == "image2" or name.endswith("_pipe")
 
 
 def av_module():
@@ -52,7 +66,7 @@ class VideoInfo:
     height: int
     fps: fractions.Fraction  # the average frame rate
     time_base: fractions.Fraction  # of the frame timestamps the reader yields
-    frames: int  # the container's frame count (0: unknown)
+    frames: int  # the container's frame count, or estimated from its duration (0: unknown)
     rotation: int  # degrees counter-clockwise the reader turns each decoded frame
     audio_codec: str | None  # None: no sound
 
@@ -91,14 +105,21 @@ class VideoReader:
             raise
 
     def _start(self, max_pixels: int) -> None:
+        av = av_module()
         container = self._container
-        if not container.streams.video:
+        if _is_still_image(container):
+            raise UserError("a still image, not a video (colourise photos with colorgan.colorize)")
+        videos = [s for s in container.streams.video
+                  if not s.disposition & av.stream.Disposition.attached_pic]  # not cover art
+        if not videos:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]
             raise UserError(f"no video stream (it has: {', '.join(kinds)})")
-        self._video = container.streams.video[0]
+        self._video = videos[0]
         self._video.thread_type = "AUTO"
         audio = container.streams.audio
         self._audio = audio[0] if audio else None
+        if len(audio) > 1:
+            logging.info("%s: %d audio tracks; the first is kept", self.path, len(audio))
         ctx = self._video.codec_context
         if ctx.width * ctx.height > max_pixels:
             raise UserError(f"refused: {ctx.width}x{ctx.height} = {ctx.width * ctx.height:,} "
@@ -110,16 +131,22 @@ class VideoReader:
         self._pending = []
         while first is not None and not isinstance(first, Frame):  # audio before the first frame
             self._pending.append(first)
+            if len(self._pending) > MAX_LEADING_AUDIO_PACKETS:
+                raise UserError(f"no video frame in the first {MAX_LEADING_AUDIO_PACKETS} "
+                                "packets")
             first = next(self._items, None)
         if first is None:
             raise UserError("no video frames could be decoded")
         self._pending.append(first)
         height, width = first.rgb.shape[:2]
         rate = self._video.average_rate or self._video.guessed_rate or fractions.Fraction(25)
+        frames = int(self._video.frames or 0)
+        if not frames and container.duration:  # MKV/WebM: estimated, for a progress bar's ETA
+            frames = round(container.duration / 1e6 * rate)
         self.info = VideoInfo(width=width, height=height, fps=fractions.Fraction(rate),
                               time_base=fractions.Fraction(self._video.time_base or
                                                            fractions.Fraction(1, 90000)),
-                              frames=int(self._video.frames or 0), rotation=self._rotation,
+                              frames=frames, rotation=self._rotation,
                               audio_codec=self._audio.codec_context.name if self._audio else None)
 
     @property
@@ -138,8 +165,12 @@ class VideoReader:
         decoded, last_pts = 0, None
         self._rotation = 0
         step = _frame_step(self._video)
+        data_end = 0.0  # seconds: where the last packet of any stream ends
         try:
             for packet in self._container.demux(streams):
+                if packet.pts is not None:
+                    data_end = max(data_end, float((packet.pts + (packet.duration or 0))
+                                                   * packet.time_base))
                 if packet.stream.type == "audio":
                     if packet.dts is not None:
                         _shift(packet, self._t0)
@@ -148,16 +179,31 @@ class VideoReader:
                 for frame in packet.decode():
                     if decoded == 0:
                         self._rotation = int(round(frame.rotation or 0))
+                        size = (frame.width, frame.height)
+                    elif (frame.width, frame.height) != size:
+                        raise UserError(f"frame size changed at frame {decoded + 1}: "
+                                        f"{frame.width}x{frame.height} after {size[0]}x{size[1]}")
                     pts = self._frame_pts(frame, last_pts, step)
-                    last_pts = pts
+                    last_pts, duration = pts, int(frame.duration or 0)
                     decoded += 1
                     yield Frame(_upright(frame.to_ndarray(format="rgb24"), self._rotation), pts,
-                                int(frame.duration or 0))
+                                duration)
         except av.error.FFmpegError as e:
             raise UserError(f"cannot decode frame {decoded + 1} ({type(e).__name__}: {e})") from e
+        if decoded:
+            start = (self._container.start_time or 0) / 1e6
+            self._check_complete(decoded, data_end - start)
+
+    def _check_complete(self, decoded: int, data_seconds: float) -> None:
+        """Raises UserError if the file holds less than it says: fewer frames than its frame
+        count (MP4, AVI) or, without one (MKV, WebM), its data (any stream's) ending before
+        its stated duration."""
         expected = int(self._video.frames or 0)
         if expected and decoded < TRUNCATED_FRACTION * expected - 1:
             raise UserError(f"truncated: {decoded} of {expected} frames could be decoded")
+        total = self._container.duration / 1e6 if self._container.duration else 0.0
+        if not expected and total and data_seconds < total - TRUNCATED_SECONDS:
+            raise UserError(f"truncated: {data_seconds:.2f} s of {total:.2f} s could be decoded")
 
     def _frame_pts(self, frame, last_pts: int | None, step: int) -> int:
         """The frame's timestamp from the start of the file; made up from the frame rate where
@@ -224,6 +270,13 @@ class Mp4Writer:
         av = av_module()
         self._av = av
         self._out = av.open(path, "w", format="mp4")
+        try:
+            self._setup(info, audio_stream, record, crf, preset)
+        except BaseException:
+            self._out.close()
+            raise
+
+    def _setup(self, info: VideoInfo, audio_stream, record: dict, crf: int, preset: str) -> None:
         self._out.metadata[METADATA_KEY] = images.provenance_text(record)
         width, height = even_size(info.width, info.height)
         if (width, height) != (info.width, info.height):
@@ -233,10 +286,14 @@ class Mp4Writer:
         self._video.width, self._video.height, self._video.pix_fmt = width, height, "yuv420p"
         self._video.codec_context.time_base = info.time_base  # the input's timestamps, as they are
         self._video.options = {"crf": str(crf), "preset": preset}
+        ctx = self._video.codec_context
+        ctx.colorspace = ctx.color_primaries = ctx.color_trc = BT709
+        ctx.color_range = LIMITED_RANGE
         self._time_base = info.time_base
         self._audio_in, self._audio = audio_stream, None
         self._resampler = None
-        self._intervals: set[int] = set()
+        self._interval_range = (float("inf"), 0)
+        self._vfr_logged = False
         self._last_pts: int | None = None
         self.frames = 0
         if audio_stream is not None:
@@ -249,9 +306,10 @@ class Mp4Writer:
             return
         logging.info("sound: %s cannot go into MP4 as it is; re-encoded to AAC", name)
         rate = stream.codec_context.sample_rate or 48000
-        # The default layout for its channel count: AAC cannot take "2 channels" (no order)
+        # A named layout for its channel count (AAC cannot take "2 channels": no order); other
+        # counts are downmixed to stereo.
         channels = stream.codec_context.channels or 2
-        layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}.get(channels, f"{channels}c")
+        layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}.get(channels, "stereo")
         self._audio = self._out.add_stream("aac", rate=rate, layout=layout)
         self._audio.bit_rate = AAC_BIT_RATE
         self._resampler = self._av.AudioResampler(format="fltp", layout=layout, rate=rate)
@@ -264,6 +322,9 @@ class Mp4Writer:
         if pad_h or pad_w:
             rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        reformatter = self._av.video.reformatter
+        frame = frame.reformat(format="yuv420p", dst_colorspace=reformatter.Colorspace.ITU709,
+                               dst_color_range=reformatter.ColorRange.MPEG)
         frame.pts, frame.time_base = pts, self._time_base
         if duration > 0:
             frame.duration = duration
@@ -274,14 +335,16 @@ class Mp4Writer:
 
     def _note_interval(self, pts: int) -> None:
         """Logs once when frame intervals vary (a phone's variable frame rate): kept as is."""
-        if self._last_pts is not None and len(self._intervals) < 2:
-            self._intervals.add(pts - self._last_pts)
-            low, high = min(self._intervals), max(self._intervals)
-            if high > low * (1 + VFR_TOLERANCE):
+        if self._last_pts is not None and not self._vfr_logged:
+            interval = pts - self._last_pts
+            self._interval_range = (min(self._interval_range[0], interval),
+                                    max(self._interval_range[1], interval))
+            low, high = self._interval_range
+            if high > low * (1 + VFR_TOLERANCE) + 1:  # +1: a time base's rounding (33/34 ms)
                 logging.info("variable frame rate (frame intervals %.1f to %.1f ms): timestamps "
                              "kept as they are", 1000 * low * self._time_base,
                              1000 * high * self._time_base)
-                self._intervals.add(-1)  # logged: stop looking
+                self._vfr_logged = True
         self._last_pts = pts
 
     def write_audio(self, packet) -> None:

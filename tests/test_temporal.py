@@ -2,6 +2,7 @@
 warping-error metric; and evaluate --video, which reports them."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -72,6 +73,27 @@ def test_stabilizer_carries_colour_along_the_motion():
     assert late.mean() == pytest.approx(0.3, abs=0.01)  # smoothed, not desaturated
 
 
+def test_stabilizer_carries_colour_along_the_estimated_motion():
+    """Frame 2 is frame 1 moved by (3, 2) px and predicts no colour: what it shows is frame 1's
+    colour carried by the flow, so it must be frame 1's colour field *moved* (by the blend), not
+    left in place (which is what an identity backward_map would give)."""
+    blend, (dx, dy) = 0.9, (3, 2)
+    stab = temporal.Stabilizer(temporal.FlowSettings(blend=blend, mask_blur=0))
+    first = _textured()
+    second = _shift(first, dx, dy)
+    ab = smooth_color_image(*first.shape, 7)[..., :2].astype(np.float32) / 255 - 0.5
+    stab.step(first / 127.5 - 1, ab)
+    out = stab.step(second / 127.5 - 1, np.zeros_like(ab))
+    assert stab.cuts == []
+    inner = (slice(8, -8), slice(8, -8))
+    moved = np.abs(out - blend * _shift(ab, dx, dy))[inner].mean()
+    in_place = np.abs(out - blend * ab)[inner].mean()
+    # Measured: 0.0002 against the moved field, 0.21 against the field left in place (whose
+    # own mean |ab| is 0.26): bilinear sampling at DIS's sub-pixel error is all that differs.
+    assert moved < 0.01, (moved, in_place)
+    assert in_place > 10 * moved, (moved, in_place)
+
+
 def test_stabilizer_resets_at_a_cut():
     stab = temporal.Stabilizer()
     first, second = _textured(seed=0), 255 - _textured(seed=5)
@@ -127,3 +149,35 @@ def test_evaluate_video_bad_file_is_one_line(tiny_workdir, tmp_path, caplog):
                                     f"--output={tmp_path / 'r'}"]) == 2
     assert any("bad.mp4" in r.getMessage() and "not a readable video" in r.getMessage()
                for r in caplog.records)
+
+
+def test_evaluate_video_a_still_scene_has_no_input_flicker(tiny_workdir, tmp_path):
+    """The same frame six times, coded losslessly (FFV1): the decoded frames are identical, so
+    the input's own warping error, the floor of the sRGB figures, is 0 up to float rounding."""
+    src = tmp_path / "still.mkv"
+    write_video(src, np.repeat(smooth_color_image(48, 64, 4)[None], 6, 0), 10, vcodec="ffv1",
+                acodec=None)
+    out = tmp_path / "report"
+    assert run_main(evaluate.main, [f"--model={tiny_workdir}", f"--video={src}",
+                                    f"--output={out}"]) == 0
+    report = json.loads((out / "video_metrics.json").read_text())["videos"][str(src)]
+    assert report["frames"] == 6
+    assert report["warping_error"]["input"] < 1e-5, report["warping_error"]
+
+
+def test_evaluate_video_a_bad_file_does_not_stop_the_others(tiny_workdir, tmp_path, caplog):
+    """One unreadable video among good ones: one error line naming it, exit 2, and the report
+    still written with the good one."""
+    good, bad = tmp_path / "good.mp4", tmp_path / "bad.mp4"
+    write_video(good, clips.make_clip(smooth_color_image(120, 160, 3), "pan", 4,
+                                      (32, 48)).frames, 10, acodec=None)
+    bad.write_text("not a video")
+    out = tmp_path / "report"
+    assert run_main(evaluate.main, [f"--model={tiny_workdir}", f"--video={bad}",
+                                    f"--video={good}", f"--output={out}"]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    lines = [e for e in errors if str(bad) in e]
+    assert len(lines) == 1 and "not a readable video" in lines[0] and "\n" not in lines[0], errors
+    report = json.loads((out / "video_metrics.json").read_text())["videos"]
+    assert list(report) == [str(good)]
+    assert report[str(good)]["frames"] == 4

@@ -98,3 +98,16 @@ def _write_tone(out, stream, duration: fractions.Fraction) -> None:
         frame.time_base = fractions.Fraction(1, rate)
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
+
+
+def write_frameless(path, vcodec: str, seconds_of_sound: float = 0.0) -> None:
+    """A file whose video stream has a header and no packets (no frame to decode), with a tone
+    of `seconds_of_sound` (0: no sound stream)."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(vcodec, rate=10)
+        video.width, video.height, video.pix_fmt = 48, 32, "yuv420p"
+        if seconds_of_sound:
+            _write_tone(out, out.add_stream("aac", rate=44100, layout="stereo"),
+                        fractions.Fraction(seconds_of_sound).limit_denominator(1000))
+        else:
+            out.start_encoding()  # the header, which the first packet would otherwise write

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from absl import flags
 
-from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_CRF, DEFAULT_EXPORT_FORMATS,
-                             EXPORT_FORMATS, STRATEGIES, TEMPORAL_MODES, TFJS_QUANTIZATIONS)
+from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_BATCH_FRAMES, DEFAULT_CRF,
+                             DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, STRATEGIES, TEMPORAL_MODES,
+                             TFJS_QUANTIZATIONS)
 
 # ---------------------------------------------------------------- data flags
 flags.DEFINE_string(
@@ -46,8 +47,8 @@ flags.DEFINE_float(
     "< 1). 0 keeps every image.", lower_bound=0.0)
 flags.DEFINE_integer(
     "max_pixels", _DEFAULTS["max_pixels"],
-    "Refuse images whose header claims more pixels than this (decompression bombs), before "
-    "decoding. 120 MP is a 1200-dpi scan of an 8x10-inch print.", lower_bound=1)
+    "Refuse images (video: frames) whose header claims more pixels than this (decompression "
+    "bombs), before decoding. 120 MP is a 1200-dpi scan of an 8x10-inch print.", lower_bound=1)
 flags.DEFINE_string(
     "cache_dir", _DEFAULTS["cache_dir"],
     "Where archives are extracted, TFDS datasets exported and the TF.js converter's environment "
@@ -109,7 +110,7 @@ flags.DEFINE_float(
     "vividness", _DEFAULTS["vividness"],
     "How vivid colour is, > 0; 1 = the model's plain prediction. Classification heads: the "
     "annealed-mean temperature is 1/vividness (Zhang et al.'s T = 0.38 is 2.6); regression "
-    "heads: a*b* are scaled by it. colorize/evaluate/batch: overrides the model's own value "
+    "heads: a*b* are scaled by it. colorize/evaluate/batch/video: overrides the model's own value "
     "(chosen on validation data, in its config); export: baked into the exported graphs.",
     lower_bound=0.01)
 
@@ -184,7 +185,7 @@ flags.DEFINE_enum(
     "color_upsample", _DEFAULTS["color_upsample"], list(CHOICES["color_upsample"]),
     "How predicted a*b* reach the photo's full resolution: 'bilinear', or 'guided' (edge-aware, "
     "a fast guided filter on the photo's own L; colorgan/upsampling.py). colorize/evaluate/"
-    "batch: overrides the model's own setting; export: used by the SavedModel's image-bytes "
+    "batch/video: overrides the model's own setting; export: used by the SavedModel's image-bytes "
     "path.")
 flags.DEFINE_float("cpu_minutes", _DEFAULTS["cpu_minutes"],
                    "Stop (with a checkpoint) once the run's training CPU time (all threads, summed "
@@ -195,7 +196,7 @@ flags.DEFINE_float("cpu_minutes", _DEFAULTS["cpu_minutes"],
 flags.DEFINE_bool(
     "flip_average", _DEFAULTS["flip_average"],
     "Average the colour predicted for the photo and for its mirror image (test-time "
-    "augmentation; twice the model's compute). colorize/evaluate/batch: overrides the model's "
+    "augmentation; twice the model's compute). colorize/evaluate/batch/video: overrides the model's "
     "own setting; export: baked into the exported graphs.")
 flags.DEFINE_float("class_weight", _DEFAULTS["class_weight"],
                    "--head=classification: weight of the rebalanced cross-entropy against the "
@@ -255,9 +256,9 @@ flags.DEFINE_enum("temporal", TEMPORAL_MODES[0], list(TEMPORAL_MODES), "Video: '
                   "each frame's colour to the next along optical flow (less flicker; "
                   "colorgan/temporal.py); 'none' colours every frame on its own.")
 flags.DEFINE_integer("crf", DEFAULT_CRF, "Video: x264's constant rate factor (0-51; lower is "
-                     "better and larger; 18 is close to visually lossless).", lower_bound=0,
-                     upper_bound=51)
-flags.DEFINE_integer("batch_frames", 8, "Video: frames per model call (memory grows with it).",
+                     "better and larger; the default is close to visually lossless).",
+                     lower_bound=0, upper_bound=51)
+flags.DEFINE_integer("batch_frames", DEFAULT_BATCH_FRAMES, "Video: frames per model call (memory grows with it).",
                      lower_bound=1)
 flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
 flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "

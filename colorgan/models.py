@@ -15,7 +15,7 @@ import keras
 from keras import layers
 import tensorflow as tf
 
-from colorgan import bins
+from colorgan import bins, hints
 from colorgan.config import ModelConfig, check_choice
 
 # DCGAN/pix2pix weight initialisation: N(0, 0.02).
@@ -79,13 +79,20 @@ def _disc_filters(cfg: ModelConfig, block: int) -> int:
     return min(cfg.disc_filters * 2 ** block, cfg.max_filters)
 
 
-def down_block(x, filters: int, *, name: str, strides: int = 2, sync: bool = False):
+def down_block(x, filters: int, *, name: str, strides: int = 2, sync: bool = False, extra=None):
     """4x4 conv (stride 2 halves H and W) -> BatchNorm -> LeakyReLU(0.2).
 
     `sync`: BatchNorm statistics over the global batch of all replicas (tf.distribute), so a
-    replica's small share of the batch trains the same model as the whole batch on one device."""
+    replica's small share of the batch trains the same model as the whole batch on one device.
+    `extra`: another input at x's size (the hint map), through its own 4x4 conv whose weights
+    start at zero, added before the BatchNorm: at initialisation the block is exactly the
+    block without it (a fine-tune from an automatic model starts from that model)."""
     x = layers.Conv2D(filters, KERNEL, strides=strides, padding="same", use_bias=False,
                       kernel_initializer=_init(), name=f"{name}_conv")(x)
+    if extra is not None:
+        side = layers.Conv2D(filters, KERNEL, strides=strides, padding="same", use_bias=False,
+                             kernel_initializer="zeros", name=f"{name}_hint_conv")(extra)
+        x = layers.Add(name=f"{name}_hint_add")([x, side])
     x = layers.BatchNormalization(synchronized=sync, name=f"{name}_norm")(x)
     return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_act")(x)
 
@@ -155,10 +162,13 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
     cross-replica BatchNorm for multi-replica training (no effect on weights or inference).
     """
     l_in = keras.Input(shape=(None, None, 1), name="l")
+    hints_in = keras.Input(shape=(None, None, hints.HINT_CHANNELS), name="hints") \
+        if cfg.hint_inputs else None
     skips = []
     x = l_in
     for i in range(1, cfg.num_down + 1):
-        x = down_block(x, encoder_filters(cfg, i), name=f"enc{i}", sync=sync_batchnorm)
+        x = down_block(x, encoder_filters(cfg, i), name=f"enc{i}", sync=sync_batchnorm,
+                       extra=hints_in if i == 1 else None)
         skips.append(x)  # enc_i: (S/2^i, f_i)
     if cfg.global_context:
         x = context_block(x, cfg.global_context, name="ctx", sync=sync_batchnorm)
@@ -176,7 +186,15 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
         out = layers.Activation("linear", dtype="float32", name="ab_logits")(x)
     else:
         out = layers.Activation("tanh", dtype="float32", name=cfg.output_space)(x)
-    return keras.Model(l_in, out, name="generator")
+    return keras.Model([l_in, hints_in] if cfg.hint_inputs else l_in, out, name="generator")
+
+
+def generator_inputs(cfg: ModelConfig, l, hint_map=None):
+    """What G takes: `l`, or [l, hint map] for a hint model (no hints: the automatic mode's
+    zeros). Every caller of G goes through this."""
+    if not cfg.hint_inputs:
+        return l
+    return [l, hints.empty(l) if hint_map is None else tf.cast(hint_map, l.dtype)]
 
 
 def decode_ab(output: tf.Tensor, cfg: ModelConfig, vividness: float = 1.0) -> tf.Tensor:
@@ -192,8 +210,10 @@ def decode_ab(output: tf.Tensor, cfg: ModelConfig, vividness: float = 1.0) -> tf
 
 
 def predict_ab(generator: keras.Model, l, cfg: ModelConfig,
-               vividness: float | None = None) -> tf.Tensor:
+               vividness: float | None = None, hint_map=None) -> tf.Tensor:
     """Inference: model-space `l` (N, H, W, 1) -> `ab` (N, H, W, 2) at l's size.
+
+    `hint_map`: (N, H, W, 3) hints for a hint model (colorgan.hints; None: the automatic mode).
 
     Decodes G's output (see decode_ab; vividness None = the config's, chosen on validation data)
     and, for output_stride > 1, upsamples it bilinearly. With cfg.flip_average the photo and its
@@ -202,8 +222,12 @@ def predict_ab(generator: keras.Model, l, cfg: ModelConfig,
     """
     vividness = cfg.vividness if vividness is None else vividness
     n = tf.shape(l)[0]
-    batch = tf.concat([l, tf.reverse(l, axis=[2])], axis=0) if cfg.flip_average else l
-    ab = decode_ab(generator(batch, training=False), cfg, vividness)
+    flip = lambda t: tf.concat([t, tf.reverse(t, axis=[2])], axis=0)  # noqa: E731
+    batch = flip(l) if cfg.flip_average else l
+    if hint_map is not None and cfg.flip_average:
+        hint_map = flip(hint_map)
+    ab = decode_ab(generator(generator_inputs(cfg, batch, hint_map), training=False), cfg,
+                   vividness)
     if cfg.flip_average:
         ab = 0.5 * (ab[:n] + tf.reverse(ab[n:], axis=[2]))
     if cfg.output_stride > 1:

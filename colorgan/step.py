@@ -12,7 +12,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from colorgan import losses, models
+from colorgan import hints, losses, models
 from colorgan.config import ModelConfig, TrainConfig, check_choice
 
 
@@ -132,9 +132,20 @@ def make_train_step(state: TrainState, model_cfg: ModelConfig, train_cfg: TrainC
     stats = [v for net in networks for v in net.non_trainable_variables]
     replicas = strategy.num_replicas_in_sync
 
+    def simulated_hints(batch):
+        """--hint_inputs: hints drawn from the batch's own colour (seeded by the step and the
+        replica, so a resumed run draws the same); None otherwise."""
+        if not model_cfg.hint_inputs:
+            return None
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = tf.stack([tf.cast(state.step, tf.int32) + train_cfg.seed * 1_000_003,
+                         tf.cast(replica, tf.int32)])
+        return hints.simulate(batch["ab"], seed, free_fraction=train_cfg.hint_free_fraction)
+
     def replica_forward(batch, update_d):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(batch["l"], training=True)
+            fake = g(models.generator_inputs(model_cfg, batch["l"], simulated_hints(batch)),
+                     training=True)
             real_logits = fake_logits = None
             if gan:
                 real = losses.target_color(batch, model_cfg.output_space)

@@ -102,11 +102,23 @@ class NonFiniteLossError(UserError, FloatingPointError):
 
 
 def _init_generator(generator: keras.Model, spec: str, model_cfg: ModelConfig) -> None:
+    """Copies --init_from's generator weights. An automatic model may start a hint model
+    (--hint_inputs): every layer is copied by name and the hint branch keeps its zeros, so the
+    fine-tune starts from exactly the automatic model."""
     source, source_cfg = workdir_lib.load_generator(spec)
-    if source_cfg.model.generator_config() != model_cfg.generator_config():
-        raise UserError(f"--init_from={spec} has a different generator config: "
-                        f"{source_cfg.model.generator_config()} vs {model_cfg.generator_config()}")
-    generator.set_weights(source.get_weights())
+    theirs = source_cfg.model.generator_config()
+    ours = model_cfg.generator_config()
+    if dataclasses.replace(theirs, hint_inputs=ours.hint_inputs) != ours or (
+            theirs.hint_inputs and not ours.hint_inputs):
+        raise UserError(f"--init_from={spec} has a different generator config: {theirs} vs "
+                        f"{ours}")
+    if theirs == ours:
+        generator.set_weights(source.get_weights())
+    else:
+        for layer in source.layers:
+            if layer.weights:
+                generator.get_layer(layer.name).set_weights(layer.get_weights())
+        logging.info("the hint branch starts at zero: the automatic model, exactly")
     logging.info("initialised the generator from %s", spec)
 
 

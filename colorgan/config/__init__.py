@@ -135,6 +135,7 @@ class ModelConfig:
     head: str = "regression"
     output_stride: int = 1
     global_context: int = 0
+    hint_inputs: bool = False  # user-guided: G also takes a hint map (colorgan/hints.py)
     # Inference settings, not weights: chosen on validation data and shipped in the config.
     vividness: float = 1.0
     color_upsample: str = "bilinear"
@@ -230,10 +231,12 @@ class TrainConfig:
     lr_decay_steps: int = 0
     lr_final_fraction: float = 0.0
     cpu_minutes: float = 0.0
+    hint_free_fraction: float = 0.5  # --hint_inputs: images trained with no hint at all
 
     def __post_init__(self):
         _check_choices(self)
         for name, low, high in (("lr_final_fraction", 0, 1), ("rebalance_lambda", 0, 1),
+                                ("hint_free_fraction", 0, 1),
                                 ("class_weight", 0, math.inf), ("label_smoothing", 0, 0.5)):
             if not low <= getattr(self, name) <= high:
                 raise ValueError(f"{name}={getattr(self, name)} must be in [{low}, {high}]")

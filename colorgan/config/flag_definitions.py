@@ -106,6 +106,12 @@ flags.DEFINE_integer(
     "global_context", _DEFAULTS["global_context"],
     "Channels of an image-level context branch fused into the bottleneck (global average "
     "pool -> dense, added to every position; after Iizuka et al. 2016). 0 = off.", lower_bound=0)
+flags.DEFINE_bool(
+    "hint_inputs", _DEFAULTS["hint_inputs"],
+    "User-guided colour (Zhang et al. 2017): G also takes a hint map (a*b* and a mask at its "
+    "input size; zeros = automatic), through a branch whose weights start at zero, so a "
+    "fine-tune with --init_from starts from exactly the automatic model. Training simulates "
+    "hints (--hint_free_fraction of images get none).")
 flags.DEFINE_float(
     "vividness", _DEFAULTS["vividness"],
     "How vivid colour is, > 0; 1 = the model's plain prediction. Classification heads: the "
@@ -187,6 +193,10 @@ flags.DEFINE_enum(
     "a fast guided filter on the photo's own L; colorgan/upsampling.py). colorize/evaluate/"
     "batch/video: overrides the model's own setting; export: used by the SavedModel's image-bytes "
     "path.")
+flags.DEFINE_float("hint_free_fraction", _DEFAULTS["hint_free_fraction"],
+                   "--hint_inputs: the share of training images given no hint (besides the "
+                   "geometric draw's zeros), so the automatic mode stays as good.",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("cpu_minutes", _DEFAULTS["cpu_minutes"],
                    "Stop (with a checkpoint) once the run's training CPU time (all threads, summed "
                    "over every session of the workdir) reaches this many CPU-minutes; 0 = only "

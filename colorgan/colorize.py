@@ -10,7 +10,9 @@ Every output carries a provenance record (PNG text chunk / JPEG EXIF: colorgan's
 model's identity, the settings) and the input's own EXIF. An existing output is skipped (so
 re-running a folder resumes it) unless --overwrite; an output path that is one of the inputs is
 never written. A file that cannot be read is reported in one line and skipped; the exit status
-is then 2.
+is then 2. A user-guided model (trained with --hint_inputs) takes colour hints: --hints=FILE
+(`{"points": [{"x": 120, "y": 80, "color": "#4a7bd0"}]}`, colorgan/user_hints.py) or
+--hints=auto (`<stem>.hints.json` beside each input where there is one).
 """
 
 from __future__ import annotations
@@ -21,21 +23,34 @@ from absl import app, flags
 import numpy as np
 import tqdm
 
-from colorgan import cli, color, config, images, inference, photos
+from colorgan import cli, color, config, images, inference, photos, user_hints
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
 FLAGS = flags.FLAGS
 config.flag_definitions.declare_verb_flags("colorize")
+AUTO_HINTS = "auto"
+HINTS_SUFFIX = ".hints.json"
+
+
+def hints_path(src: str, hints: str) -> str:
+    """The hints file for input `src`: --hints itself, or with 'auto' `<stem>.hints.json`
+    beside the input if it exists ('' when there is none)."""
+    if hints != AUTO_HINTS:
+        return hints
+    beside = os.path.splitext(src)[0] + HINTS_SUFFIX
+    return beside if os.path.isfile(beside) else ""
 
 
 def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size: int = 0,
-                  fmt: str = "png", compare: bool = False,
+                  fmt: str = "png", compare: bool = False, hints: str = "",
                   max_pixels: int = config.DataConfig.max_pixels) -> None:
     """Colourises one file into `dst` (atomically), with the provenance record and the input's
-    EXIF; with `compare`, also `<stem>_compare.png` (input | result)."""
+    EXIF; with `compare`, also `<stem>_compare.png` (input | result). `hints`: as --hints."""
     photo = images.read_photo(src, max_pixels)
-    out_u8 = photos.colorize_photo(model, photo, render_size)
+    path = hints_path(src, hints)
+    points = user_hints.read(path, photo.rgb.shape[1], photo.rgb.shape[0]) if path else []
+    out_u8 = color.to_uint8(model.colorize_hints(photo.rgb[None], points, render_size)[0]).numpy()
     record = model.provenance(render_size)
     write_atomic(dst, photos.encode_output(photo, out_u8, record, fmt))
     if compare:
@@ -53,7 +68,7 @@ Outcome = photos.Outcome
 
 def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: str, *,
                    render_size: int = 0, fmt: str = "png", compare: bool = False,
-                   overwrite: bool = False,
+                   overwrite: bool = False, hints: str = "",
                    max_pixels: int = config.DataConfig.max_pixels) -> photos.Outcome:
     """Colourises every input; never raises per file. An existing output is skipped (re-running
     a folder resumes it) unless `overwrite`; an output that is an input file is never written."""
@@ -62,7 +77,7 @@ def colorize_paths(model: inference.Colorizer, inputs: list[str], output_dir: st
         raise UserError(f"no images found in {' '.join(inputs)}")
     def write_one(src: str, dst: str) -> None:
         colorize_file(model, src, dst, render_size=render_size, fmt=fmt, compare=compare,
-                      max_pixels=max_pixels)
+                      hints=hints, max_pixels=max_pixels)
 
     return photos.process_pairs(
         pairs, write_one, overwrite=overwrite,
@@ -78,9 +93,13 @@ def main(argv: list[str]) -> int:
         raise app.UsageError("give at least one INPUT (file, folder or glob)")
     model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
                                  **cli.inference_settings(FLAGS))
+    if FLAGS.hints and FLAGS.hints != AUTO_HINTS and not os.path.isfile(FLAGS.hints):
+        raise UserError(f"hints {FLAGS.hints}: no such file")
+    if FLAGS.hints and not model.takes_hints:
+        raise UserError(f"--hints: {model.source} takes no hints (train one with --hint_inputs)")
     outcome = colorize_paths(model, inputs, FLAGS.output, render_size=FLAGS.render_size,
                              fmt=FLAGS.format, compare=FLAGS.compare, overwrite=FLAGS.overwrite,
-                             max_pixels=FLAGS.max_pixels)
+                             hints=FLAGS.hints, max_pixels=FLAGS.max_pixels)
     return cli.report_outcome(outcome.written, outcome.failed, outcome.skipped)
 
 

@@ -69,19 +69,39 @@ def paint(ab: tf.Tensor, centre: tf.Tensor, side: tf.Tensor, active: tf.Tensor) 
       (N, H, W, 3): overlapping patches average their colours; the mask is 1 on any patch.
     """
     shape = tf.shape(ab)
-    h, w = shape[1], shape[2]
-    before = tf.floor((side - 1) / 2)
-    start = centre - before[..., None]  # (N, K, 2)
-    stop = start + side[..., None]
-    rows = _span(h, start[..., 0], stop[..., 0])  # (N, K, H)
-    cols = _span(w, start[..., 1], stop[..., 1])  # (N, K, W)
-    weight = tf.cast(active, tf.float32)
+    rows, cols = _patches(shape[1], shape[2], centre, side)
     area = tf.einsum("nkh,nkw->nk", rows, cols)
     mean = tf.einsum("nkh,nkw,nhwc->nkc", rows, cols, ab) / tf.maximum(area, 1.0)[..., None]
+    return _draw(rows, cols, tf.cast(active, tf.float32), mean)
+
+
+def paint_colours(hw: tf.Tensor, centre: tf.Tensor, side: tf.Tensor,
+                  colours: tf.Tensor) -> tf.Tensor:
+    """A hint map (1, H, W, 3) of square patches of given colours (a user's hints).
+
+    Args:
+      hw: [2] int, the map's (H, W).
+      centre: (K, 2) patch centres (row, column); side: (K,) sides (>= 1), as in `paint`.
+      colours: (K, 2) model-space a*b*.
+    """
+    rows, cols = _patches(hw[0], hw[1], centre[None], side[None])
+    return _draw(rows, cols, tf.ones_like(side)[None], tf.cast(colours, tf.float32)[None])
+
+
+def _patches(h, w, centre: tf.Tensor, side: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Row and column indicators (N, K, H) and (N, K, W) of square patches."""
+    start = centre - tf.floor((side - 1) / 2)[..., None]  # (N, K, 2)
+    stop = start + side[..., None]
+    return _span(h, start[..., 0], stop[..., 0]), _span(w, start[..., 1], stop[..., 1])
+
+
+def _draw(rows: tf.Tensor, cols: tf.Tensor, weight: tf.Tensor, colour: tf.Tensor) -> tf.Tensor:
+    """Patches of `colour` (N, K, 2) with `weight` (N, K) -> (N, H, W, 3): overlaps average,
+    the mask is 1 on any patch."""
     cover = tf.einsum("nkh,nkw,nk->nhw", rows, cols, weight)
-    colour = tf.einsum("nkh,nkw,nk,nkc->nhwc", rows, cols, weight, mean)
+    painted = tf.einsum("nkh,nkw,nk,nkc->nhwc", rows, cols, weight, colour)
     mask = tf.cast(cover > 0, tf.float32)[..., None]
-    return tf.concat([colour / tf.maximum(cover, 1.0)[..., None], mask], -1)
+    return tf.concat([painted / tf.maximum(cover, 1.0)[..., None], mask], -1)
 
 
 def _span(size: tf.Tensor, start: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, images, models, quiet, upsampling, workdir
+from colorgan import color, data, images, models, quiet, upsampling, user_hints, workdir
 from colorgan import config as config_lib
 from colorgan.config import Config
 from colorgan.errors import UserError
@@ -155,6 +155,34 @@ class Colorizer:
                 lambda rgb: colorize_rgb(self.predict_ab, rgb, size, self.multiple, mode),
                 reduce_retracing=True)
         return self._functions[size](rgb)
+
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model is user-guided (trained with --hint_inputs; Keras models only)."""
+        return self.generator is not None and self.config.model.hint_inputs
+
+    def colorize_hints(self, rgb: tf.Tensor, points: list, render_size: int = 0) -> tf.Tensor:
+        """`colorize` of one photo (1, H, W, 3) guided by user hints (user_hints.Hint); no
+        points is exactly `colorize`.
+
+        Raises:
+          UserError: hints for a model that takes none.
+        """
+        if not points:
+            return self.colorize(rgb, render_size)
+        if not self.takes_hints:
+            raise UserError(f"{self.source}: this model takes no hints (train one with "
+                            "--hint_inputs)")
+        size = render_size or self.default_render_size
+        mode, cfg = self.config.model.color_upsample, self.config.model
+        rgb = tf.convert_to_tensor(rgb, tf.float32)
+        l, small = self._traced(("views", size),
+                                lambda x: _rgb_to_l_views(x, size, self.multiple))(rgb)
+        hint_map = user_hints.hint_map(points, tuple(rgb.shape[1:3]), tuple(small.shape[1:3]))
+        predict = self._traced(("predict_hints",), lambda l_small, h: models.predict_ab(
+            self.generator, l_small, cfg, hint_map=h))
+        finish = self._traced(("finish",), lambda ab, s, full: _ab_to_rgb(ab, s, full, mode))
+        return finish(predict(small, hint_map), small, l)
 
     def render_shape(self, hw: Sequence[int], render_size: int = 0) -> tuple[int, int]:
         """(h, w) at which the model sees a photo of size `hw` (render_hw): photos with the same
@@ -347,7 +375,8 @@ def _load(spec: str | Colorizer, checkpoint_step: int) -> Colorizer:
 
 
 def colorize_array(image: np.ndarray, model: str | Colorizer = "default",
-                   render_size: int = 0, vividness: float | None = None) -> np.ndarray:
+                   render_size: int = 0, vividness: float | None = None,
+                   hints: list[dict] | None = None) -> np.ndarray:
     """Colourises one image in memory.
 
     Args:
@@ -355,8 +384,12 @@ def colorize_array(image: np.ndarray, model: str | Colorizer = "default",
       model: anything `load_model` accepts.
       render_size: short side the model sees (0 = the model's default).
       vividness: how vivid (None = the model's own, chosen on validation data; see --vividness).
+      hints: user colour hints for a hint model, as a hints file's points
+        ([{"x": 120, "y": 80, "color": "#4a7bd0"}, ...]; colorgan.user_hints).
     Returns:
       uint8 (H, W, 3) sRGB with the input's luminance and predicted colour.
+    Raises:
+      ValueError: a bad hint; UserError: hints for a model that takes none.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -367,5 +400,10 @@ def colorize_array(image: np.ndarray, model: str | Colorizer = "default",
         raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}")
     rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image
     colorizer = load_model(model, vividness=vividness)
-    out = colorizer.colorize(rgb[None].astype(np.float32) / color.UINT8_MAX, render_size)[0]
+    rgb = rgb[None].astype(np.float32) / color.UINT8_MAX
+    if hints:
+        points = user_hints.parse({"points": hints}, image.shape[1], image.shape[0])
+        out = colorizer.colorize_hints(rgb, points, render_size)[0]
+    else:
+        out = colorizer.colorize(rgb, render_size)[0]
     return color.to_uint8(out).numpy()

@@ -270,6 +270,11 @@ flags.DEFINE_integer("crf", DEFAULT_CRF, "Video: x264's constant rate factor (0-
                      lower_bound=0, upper_bound=51)
 flags.DEFINE_integer("batch_frames", DEFAULT_BATCH_FRAMES, "Video: frames per model call (memory grows with it).",
                      lower_bound=1)
+flags.DEFINE_string("hints", "", "Colourise: user colour hints for a hint model (trained with "
+                    "--hint_inputs): a hints JSON file ({\"points\": [{\"x\": 120, \"y\": 80, "
+                    "\"color\": \"#4a7bd0\"}, ...]}; colorgan/user_hints.py) for every input, or "
+                    "'auto': <stem>.hints.json beside each input where there is one. Empty: "
+                    "automatic.")
 flags.DEFINE_bool("compare", False, "Colourise: also write <stem>_compare.png, input | result.")
 flags.DEFINE_integer("version", 1, "Export: the SavedModel version directory under --output "
                      "(TF Serving serves the highest).", lower_bound=1)
@@ -315,7 +320,7 @@ VERB_FLAGS = {
     "train": ("workdir", "recipe", *_CONFIG_FIELDS, "verbose"),
     "quickstart": ("workdir", "steps", "verbose"),
     "colorize": ("model", "checkpoint_step", "output", "render_size", *_INFERENCE, "format",
-                 "compare", "overwrite", "max_pixels", "verbose"),
+                 "hints", "compare", "overwrite", "max_pixels", "verbose"),
     "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
                *_INFERENCE, "calibration_images", "tfjs_quantization", "cache_dir", "overwrite",
                "verbose"),

@@ -1,0 +1,150 @@
+"""A user's colour hints: the hints file, its errors, where a hint lands in the model's view,
+and the colourise CLI and API with --hints (a tiny hint model whose hint branch is made live)."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import colorgan
+from colorgan import colorize, inference, train, user_hints
+from colorgan.errors import UserError
+from conftest import run_main, smooth_color_image, with_changes
+
+BLUE = "#4a7bd0"
+
+
+def test_parse_reads_hex_and_ab_colours():
+    points = user_hints.parse({"points": [{"x": 3, "y": 4, "color": BLUE},
+                                          {"x": 0, "y": 0, "ab": [-5, -32], "radius": 2}]}, 10, 8)
+    assert points[0].x == 3 and points[0].y == 4 and points[0].radius == 0
+    a, b = points[0].ab
+    assert b < -20 and abs(a) < 15  # a blue
+    assert points[1].ab == (-5.0, -32.0) and points[1].radius == 2
+    assert user_hints.hex_to_ab("#808080") == pytest.approx((0.0, 0.0), abs=0.01)
+
+
+@pytest.mark.parametrize("doc,message", [
+    ({"dots": []}, "points"),
+    ({"points": [{"x": 10, "y": 0, "color": BLUE}]}, "outside"),
+    ({"points": [{"x": 1, "y": 1, "color": "blue"}]}, "#rrggbb"),
+    ({"points": [{"x": 1, "y": 1}]}, "exactly one of"),
+    ({"points": [{"x": 1, "y": 1, "color": BLUE, "ab": [0, 0]}]}, "exactly one of"),
+    ({"points": [{"x": 1, "y": 1, "ab": [0, 300]}]}, "within"),
+    ({"points": [{"x": 1, "y": 1, "ab": [0, 0], "radius": -1}]}, "negative"),
+    ({"points": [{"x": "a", "y": 1, "ab": [0, 0]}]}, "numbers"),
+    ({"points": [{"x": 1, "y": 1, "ab": [0, 0], "size": 3}]}, "keys"),
+])
+def test_bad_hints_are_one_clear_line_naming_the_file(tmp_path, doc, message):
+    path = tmp_path / "photo.hints.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=message) as err:
+        user_hints.read(str(path), 10, 8)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_broken_json_names_the_file(tmp_path):
+    path = tmp_path / "h.json"
+    path.write_text("{not json")
+    with pytest.raises(UserError, match="h.json"):
+        user_hints.read(str(path), 10, 8)
+
+
+def test_a_hint_lands_in_its_model_cell_and_radius_scales():
+    point = user_hints.Hint(x=95, y=10, ab=(20.0, -40.0))
+    m = user_hints.hint_map([point], (64, 96), (32, 48)).numpy()[0]
+    assert m[..., 2].sum() == 1 and m[5, 47, 2] == 1  # (95, 10) / 2 -> column 47, row 5
+    np.testing.assert_allclose(m[5, 47, :2], np.array([20, -40]) / 110, atol=1e-6)
+    wide = user_hints.hint_map([user_hints.Hint(40, 30, (0.0, 0.0), radius=4)], (64, 96),
+                               (32, 48)).numpy()[0]
+    assert wide[..., 2].sum() == 25  # radius 4 photo px = 2 model cells: a 5x5 patch
+    assert not user_hints.hint_map([], (64, 96), (32, 48)).numpy().any()
+
+
+@pytest.fixture(scope="module")
+def hint_model(tiny_workdir, tiny_config, tmp_path_factory) -> inference.Colorizer:
+    """A tiny hint model fine-tuned 2 steps from the tiny automatic one, its hint branch then
+    made strong (2 steps barely move it) so a hint visibly changes the colour."""
+    cfg = with_changes(tiny_config, model={"hint_inputs": True},
+                       train={"steps": 2, "init_from": tiny_workdir})
+    workdir = str(tmp_path_factory.mktemp("hint-run"))
+    train.train(cfg, workdir)
+    model = inference.load_model(workdir)
+    conv = model.generator.get_layer("enc1_hint_conv")
+    rng = np.random.default_rng(0)
+    conv.set_weights([rng.normal(0, 3.0, w.shape).astype(np.float32) for w in conv.get_weights()])
+    return model
+
+
+def _photo(tmp_path, name="p.png"):
+    path = tmp_path / "in" / name
+    path.parent.mkdir(exist_ok=True)
+    Image.fromarray(smooth_color_image(48, 64, 2)).save(path)
+    return path
+
+
+def _colours(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), np.float32)
+
+
+def test_no_points_is_exactly_automatic_and_a_point_changes_the_colour(hint_model, tmp_path):
+    src = _photo(tmp_path)
+    (tmp_path / "none.json").write_text('{"points": []}')
+    (tmp_path / "one.json").write_text(json.dumps(
+        {"points": [{"x": 30, "y": 20, "color": BLUE, "radius": 6}]}))
+    outs = {}
+    for name, hints in (("auto", ""), ("none", str(tmp_path / "none.json")),
+                        ("one", str(tmp_path / "one.json"))):
+        out = tmp_path / name
+        outcome = colorize.colorize_paths(hint_model, [str(src)], str(out), hints=hints)
+        assert outcome.written and not outcome.failed
+        outs[name] = _colours(out / "p.png")
+    np.testing.assert_array_equal(outs["none"], outs["auto"])
+    assert np.abs(outs["one"] - outs["auto"]).max() > 3
+
+
+def test_auto_hints_use_the_file_beside_each_input(hint_model, tmp_path):
+    src = _photo(tmp_path)
+    src.with_name("p.hints.json").write_text(json.dumps(
+        {"points": [{"x": 30, "y": 20, "ab": [60, 60], "radius": 6}]}))
+    plain = colorize.colorize_paths(hint_model, [str(src)], str(tmp_path / "a"))
+    auto = colorize.colorize_paths(hint_model, [str(src)], str(tmp_path / "b"), hints="auto")
+    assert plain.written and auto.written
+    assert np.abs(_colours(tmp_path / "b" / "p.png") - _colours(tmp_path / "a" / "p.png")).max() > 3
+
+
+def test_the_api_takes_hints(hint_model):
+    gray = smooth_color_image(48, 64, 3)[..., 0]
+    plain = colorgan.colorize_array(gray, hint_model)
+    hinted = colorgan.colorize_array(gray, hint_model, hints=[{"x": 10, "y": 10, "color": BLUE,
+                                                               "radius": 5}])
+    assert plain.shape == hinted.shape == (48, 64, 3)
+    assert np.abs(hinted.astype(int) - plain).max() > 3
+    np.testing.assert_array_equal(colorgan.colorize_array(gray, hint_model, hints=[]), plain)
+    with pytest.raises(ValueError, match="outside"):
+        colorgan.colorize_array(gray, hint_model, hints=[{"x": 99, "y": 1, "color": BLUE}])
+
+
+def test_hints_for_an_automatic_model_or_a_missing_file_fail_in_one_line(tiny_workdir, tmp_path,
+                                                                          caplog):
+    src = _photo(tmp_path)
+    (tmp_path / "h.json").write_text('{"points": []}')
+    args = [f"--model={tiny_workdir}", f"--output={tmp_path / 'out'}", str(src)]
+    assert run_main(colorize.main, [f"--hints={tmp_path / 'h.json'}", *args]) == 2
+    assert run_main(colorize.main, [f"--hints={tmp_path / 'missing.json'}", *args]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("takes no hints" in e for e in errors)
+    assert any("missing.json" in e and "no such file" in e for e in errors)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_hints_file_skips_the_photo_with_one_line(hint_model, tmp_path, caplog):
+    src = _photo(tmp_path)
+    (tmp_path / "bad.json").write_text('{"points": [{"x": 500, "y": 1, "color": "#000000"}]}')
+    outcome = colorize.colorize_paths(hint_model, [str(src)], str(tmp_path / "out"),
+                                      hints=str(tmp_path / "bad.json"))
+    assert outcome.failed == [str(src)] and not outcome.written
+    assert any("bad.json" in r.getMessage() and "outside" in r.getMessage()
+               for r in caplog.records)

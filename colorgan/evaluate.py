@@ -236,6 +236,34 @@ def write_report(result: dict, grid: np.ndarray, output: str, identity: dict) ->
     return report
 
 
+def plot_hints(result: dict) -> bytes:
+    """PSNR against the number of simulated hints (evaluate --hint_points), with gray."""
+    fig, ax = _figure()
+    counts = result["counts"]
+    ax.plot(counts, [result["psnr"][k] for k in counts], "o-", label="model")
+    ax.axhline(result["gray"]["psnr"], color="gray", ls="--", label="gray baseline")
+    ax.set(xlabel="simulated hints per image", ylabel="PSNR (dB)",
+           title=f"PSNR vs hints ({result['images']} images)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def hint_report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str,
+                output: str, counts: list[int], **kwargs) -> str:
+    """evaluate --hint_points: scores per hint count (colorgan.hint_eval) into
+    OUTPUT/hint_metrics.json, hint_summary.md and hint_curve.png; returns the summary."""
+    from colorgan import hint_eval  # pylint: disable=import-outside-toplevel
+    result = hint_eval.evaluate_hints(colorizer, data_cfg, split, counts, **kwargs)
+    text = hint_eval.summary_markdown(result)
+    write_atomic(os.path.join(output, "hint_metrics.json"), json.dumps(
+        {"model": colorizer.source, "data": data_cfg.data, "split": split, **result},
+        indent=2) + "\n")
+    write_atomic(os.path.join(output, "hint_summary.md"), text)
+    write_atomic(os.path.join(output, "hint_curve.png"), plot_hints(result))
+    return text
+
+
 def paper_table(rows: dict[str, dict]) -> str:
     """The paper's CIFAR-10 table layout: one row per model, MAE and accuracy columns."""
     lines = ["| model | MAE | accuracy |", "|---|---|---|"]
@@ -263,6 +291,18 @@ def report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: s
     result["report"] = write_report(result, grid, output, identity)
     logging.info("report in %s", output)
     return result
+
+
+def _hint_counts(values: list[str]) -> list[int]:
+    """--hint_points as sorted unique counts in 0..hints.MAX_POINTS."""
+    from colorgan import hints  # pylint: disable=import-outside-toplevel
+    try:
+        counts = sorted({int(v) for v in values})
+    except ValueError as e:
+        raise app.UsageError(f"--hint_points takes integers: {','.join(values)}") from e
+    if counts[0] < 0 or counts[-1] > hints.MAX_POINTS:
+        raise app.UsageError(f"--hint_points must be in 0..{hints.MAX_POINTS}")
+    return counts
 
 
 def default_split(data_cfg: config.DataConfig) -> str:
@@ -326,6 +366,13 @@ def main(argv: list[str]) -> int:
         return cli.EXIT_USER_ERROR if failed else cli.EXIT_OK
     data_cfg = cli.config_from_flags(FLAGS).data
     split = FLAGS.split if FLAGS["split"].present else default_split(data_cfg)
+    if FLAGS.hint_points:
+        counts = _hint_counts(FLAGS.hint_points)
+        model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
+                                     **cli.inference_settings(FLAGS))
+        print(hint_report(model, data_cfg, split, FLAGS.output, counts, full_res=FLAGS.full_res,
+                          render_size=FLAGS.render_size, limit=FLAGS.limit))
+        return cli.EXIT_OK
     specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]
     table = {}
     for i, spec in enumerate(specs):

@@ -26,7 +26,8 @@ def empty(l: tf.Tensor) -> tf.Tensor:
 
 
 def simulate(ab: tf.Tensor, seed: tf.Tensor, *, free_fraction: float = 0.5,
-             geometric_p: float = GEOMETRIC_P, max_patch: int = MAX_PATCH) -> tf.Tensor:
+             geometric_p: float = GEOMETRIC_P, max_patch: int = MAX_PATCH,
+             count: int | None = None) -> tf.Tensor:
     """Simulated hints for a batch of true colours.
 
     Args:
@@ -37,6 +38,8 @@ def simulate(ab: tf.Tensor, seed: tf.Tensor, *, free_fraction: float = 0.5,
         geometric draw is 0.
       geometric_p: p of the geometric number of points (mean (1 - p) / p).
       max_patch: patch sides are uniform in 1..max_patch pixels.
+      count: exactly this many points per image instead of the geometric draw (evaluation:
+        evaluate --hint_points); free_fraction is then ignored.
     Returns:
       (N, H, W, 3) float32 hint map.
     """
@@ -44,15 +47,18 @@ def simulate(ab: tf.Tensor, seed: tf.Tensor, *, free_fraction: float = 0.5,
     shape = tf.shape(ab)
     n, h, w = shape[0], shape[1], shape[2]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
-    u = tf.random.stateless_uniform([n], seeds[0], minval=1e-6, maxval=1.0)
-    count = tf.floor(tf.math.log(u) / tf.math.log(1.0 - geometric_p))
-    free = tf.random.stateless_uniform([n], seeds[1]) < free_fraction
-    count = tf.where(free, 0.0, tf.minimum(count, MAX_POINTS))
+    if count is None:
+        u = tf.random.stateless_uniform([n], seeds[0], minval=1e-6, maxval=1.0)
+        drawn = tf.floor(tf.math.log(u) / tf.math.log(1.0 - geometric_p))
+        free = tf.random.stateless_uniform([n], seeds[1]) < free_fraction
+        points = tf.where(free, 0.0, tf.minimum(drawn, MAX_POINTS))
+    else:
+        points = tf.fill([n], float(min(count, MAX_POINTS)))
     hw = tf.cast(tf.stack([h, w]), tf.float32)
     centre = tf.random.stateless_normal([n, MAX_POINTS, 2], seeds[2]) * hw / 4 + hw / 2
     centre = tf.clip_by_value(tf.round(centre), 0.0, hw - 1)
     side = tf.floor(tf.random.stateless_uniform([n, MAX_POINTS], seeds[3], 1.0, max_patch + 1.0))
-    active = tf.range(MAX_POINTS, dtype=tf.float32)[None] < count[:, None]  # (N, K)
+    active = tf.range(MAX_POINTS, dtype=tf.float32)[None] < points[:, None]  # (N, K)
     return paint(ab, centre, side, active)
 
 

@@ -170,19 +170,29 @@ class Colorizer:
         """
         if not points:
             return self.colorize(rgb, render_size)
+        full_hw = tuple(rgb.shape[1:3])
+        view = self.hinted_view(rgb, lambda hw: user_hints.hint_map(points, full_hw, hw),
+                                render_size)
+        return self.finish(view)[None]
+
+    def hinted_view(self, rgb: tf.Tensor, hint_map_for: Callable, render_size: int = 0) -> "View":
+        """One photo (1, H, W, 3) as a hint model sees it and colours it: `hint_map_for((h, w))`
+        gives the hint map (1, h, w, 3) for the model's view (evaluate --hint_points simulates
+        one from the truth). Finish it with `finish`.
+
+        Raises:
+          UserError: the model takes no hints.
+        """
         if not self.takes_hints:
             raise UserError(f"{self.source}: this model takes no hints (train one with "
                             "--hint_inputs)")
         size = render_size or self.default_render_size
-        mode, cfg = self.config.model.color_upsample, self.config.model
-        rgb = tf.convert_to_tensor(rgb, tf.float32)
-        l, small = self._traced(("views", size),
-                                lambda x: _rgb_to_l_views(x, size, self.multiple))(rgb)
-        hint_map = user_hints.hint_map(points, tuple(rgb.shape[1:3]), tuple(small.shape[1:3]))
+        cfg = self.config.model
+        views = self._traced(("views", size), lambda x: _rgb_to_l_views(x, size, self.multiple))
+        l, small = views(tf.convert_to_tensor(rgb, tf.float32))
         predict = self._traced(("predict_hints",), lambda l_small, h: models.predict_ab(
             self.generator, l_small, cfg, hint_map=h))
-        finish = self._traced(("finish",), lambda ab, s, full: _ab_to_rgb(ab, s, full, mode))
-        return finish(predict(small, hint_map), small, l)
+        return View(l, small, predict(small, hint_map_for(tuple(small.shape[1:3]))))
 
     def render_shape(self, hw: Sequence[int], render_size: int = 0) -> tuple[int, int]:
         """(h, w) at which the model sees a photo of size `hw` (render_hw): photos with the same

@@ -148,3 +148,27 @@ def test_a_bad_hints_file_skips_the_photo_with_one_line(hint_model, tmp_path, ca
     assert outcome.failed == [str(src)] and not outcome.written
     assert any("bad.json" in r.getMessage() and "outside" in r.getMessage()
                for r in caplog.records)
+
+
+def test_evaluate_hint_points_reports_psnr_per_hint_count(hint_model, tmp_path, monkeypatch):
+    from colorgan import evaluate  # noqa: PLC0415
+    monkeypatch.setattr(inference, "load_model", lambda *a, **k: hint_model)
+    images = tmp_path / "photos"
+    images.mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_color_image(40, 48, 10 + i)).save(images / f"{i}.png")
+    out = tmp_path / "report"
+    assert run_main(evaluate.main, [f"--data={images}", "--split=all", "--hint_points=0,2,20",
+                                    f"--output={out}"]) == 0
+    report = json.loads((out / "hint_metrics.json").read_text())
+    assert report["counts"] == [0, 2, 20] and report["images"] == 3
+    psnr = {int(k): v for k, v in report["psnr"].items()}
+    # 0 hints is the automatic mode: plain evaluate's PSNR of the model on the same crops.
+    plain = evaluate.evaluate(hint_model, evaluate.config.DataConfig(data=str(images)), "all")
+    assert psnr[0] == pytest.approx(plain["means"]["model"]["psnr"], abs=1e-3)
+    assert report["gray"]["psnr"] == pytest.approx(plain["means"]["gray"]["psnr"], abs=1e-3)
+    assert psnr[20] != pytest.approx(psnr[0], abs=1e-3)  # the (random) hint branch is live
+    assert (out / "hint_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "gray" in (out / "hint_summary.md").read_text()
+    assert run_main(evaluate.main, [f"--data={images}", "--hint_points=0,x",
+                                    f"--output={out}"]) == 1

@@ -299,6 +299,9 @@ flags.DEFINE_bool("table", False, "Evaluate: --model is a comma-separated list; 
                   "CIFAR-10 table (MAE, accuracy per model, and the gray baseline).")
 flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all; with --video: "
                      "frames per video).", lower_bound=0)
+flags.DEFINE_list("hint_points", [], "Evaluate: for a hint model (--hint_inputs), PSNR/AuC with "
+                  "this many hints per image simulated from the truth (e.g. 0,1,2,5,10,20; 0 is "
+                  "the automatic mode), beside gray; writes hint_metrics.json, hint_curve.png.")
 flags.DEFINE_multi_string("video", None, "Evaluate: score these videos (repeat the flag) instead "
                           "of --data: flicker (warping error) of --temporal flow and none, and "
                           "PSNR/AuC against the video itself where it has colour.")
@@ -330,9 +333,8 @@ VERB_FLAGS = {
     "batch": ("model", "checkpoint_step", "input", "output", "render_size", *_INFERENCE, "format",
               "overwrite", "max_pixels", "batch_images", "batch_megapixels", "progress_every_s",
               "verbose"),
-    "evaluate": ("model", "checkpoint_step", "data", "video", "split", "output", "full_res",
-                 "render_size",
-                 *_INFERENCE, "accuracy_threshold", "limit", "grid_images", "table",
+    "evaluate": ("model", "checkpoint_step", "data", "video", "hint_points", "split", "output",
+                 "full_res", "render_size", *_INFERENCE, "accuracy_threshold", "limit", "grid_images", "table",
                  "val_fraction", "max_pixels", "cache_dir", "tfds_data_dir", "verbose"),
 }
 

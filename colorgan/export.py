@@ -41,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import cli, color, config, data, images, inference, quiet, tfjs
+from colorgan import cli, color, config, data, images, inference, models, quiet, tfjs
 from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
@@ -101,7 +101,25 @@ def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> ker
                          input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     archive.add_endpoint(inference.L_SIGNATURE, lambda l: {"ab": predict_ab(l)},
                          input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="l")])
+    if colorizer.takes_hints:
+        _add_hints_endpoint(archive, colorizer)
     return archive
+
+
+def _add_hints_endpoint(archive: keras.export.ExportArchive,
+                        colorizer: inference.Colorizer) -> None:
+    """A hint model's extra signature (the automatic ones stay as they are): `colorize_l` with
+    `hint_ab` (N, H, W, 2, model-space a*b*) and `hint_mask` (N, H, W, 1, 1 where a hint is)
+    at l's size (colorgan/hints.py; zeros: the automatic mode)."""
+    generator, cfg = colorizer.generator, colorizer.config.model
+
+    def predict(l, hint_ab, hint_mask):
+        hint_map = tf.concat([hint_ab, hint_mask], -1)
+        return {"ab": models.predict_ab(generator, l, cfg, hint_map=hint_map)}
+
+    spec = lambda c, name: tf.TensorSpec([None, None, None, c], tf.float32, name=name)  # noqa: E731
+    archive.add_endpoint(inference.L_HINTS_SIGNATURE, predict,
+                         input_signature=[spec(1, "l"), spec(2, "hint_ab"), spec(1, "hint_mask")])
 
 
 def export_saved_model(colorizer: inference.Colorizer, output: str, version: int,

@@ -29,6 +29,7 @@ from colorgan.errors import UserError
 # TFLite files in a JSON sidecar `<file>.tflite.json` (with the parity report).
 SAVED_MODEL_CONFIG = os.path.join("assets.extra", "colorgan_config.json")
 L_SIGNATURE = "colorize_l"
+L_HINTS_SIGNATURE = "colorize_l_hints"  # hint models only (export: hint_ab, hint_mask beside l)
 BYTES_SIGNATURE = "serving_default"
 
 

@@ -172,3 +172,24 @@ def test_evaluate_hint_points_reports_psnr_per_hint_count(hint_model, tmp_path, 
     assert "gray" in (out / "hint_summary.md").read_text()
     assert run_main(evaluate.main, [f"--data={images}", "--hint_points=0,x",
                                     f"--output={out}"]) == 1
+
+
+def test_a_hint_models_saved_model_adds_a_hints_signature(hint_model, tmp_path):
+    from colorgan import export, hints, models  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+    path = export.export_saved_model(hint_model, str(tmp_path / "sm"), 1, 32)
+    loaded = tf.saved_model.load(path)
+    assert {"serving_default", "colorize_l", "colorize_l_hints"} <= set(loaded.signatures)
+    l = tf.random.stateless_uniform([1, 32, 32, 1], [7, 7], -1, 1)
+    hint_map = hints.simulate(tf.random.uniform([1, 32, 32, 2], -1, 1), tf.constant([2, 2]),
+                              count=6)
+    with_hints = loaded.signatures["colorize_l_hints"](
+        l=l, hint_ab=hint_map[..., :2], hint_mask=hint_map[..., 2:])["ab"].numpy()
+    cfg = hint_model.config.model
+    expected = models.predict_ab(hint_model.generator, l, cfg, hint_map=hint_map).numpy()
+    np.testing.assert_allclose(with_hints, expected, atol=1e-5)
+    zero = loaded.signatures["colorize_l_hints"](
+        l=l, hint_ab=tf.zeros([1, 32, 32, 2]), hint_mask=tf.zeros([1, 32, 32, 1]))["ab"].numpy()
+    automatic = loaded.signatures["colorize_l"](l=l)["ab"].numpy()
+    np.testing.assert_allclose(zero, automatic, atol=1e-6)
+    assert np.abs(with_hints - automatic).max() > 1e-3

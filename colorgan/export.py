@@ -41,7 +41,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import cli, color, config, data, images, inference, models, quiet, tfjs
+from colorgan import (cli, color, config, data, export_hints, images, inference, models, quiet,
+                      tfjs)
 from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
@@ -52,6 +53,7 @@ config.flag_definitions.declare_verb_flags("export")
 DEFAULT_FORMATS = config.DEFAULT_EXPORT_FORMATS
 FORMATS = config.EXPORT_FORMATS
 TFLITE_DIR = "tflite"
+HINTS_SUFFIX = "_hints"  # a hint model's hint-taking TFLite variants (colorgan.export_hints)
 TFJS_DIR = config.TFJS_DIR
 WEB_SIDECAR = config.WEB_SIDECAR
 # Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
@@ -289,6 +291,18 @@ def tflite_path(output: str, version: int, variant: str) -> str:
     return os.path.join(output, TFLITE_DIR, str(version), f"colorgan_{variant.split('_')[1]}.tflite")
 
 
+def build_tflite_hints(colorizer: inference.Colorizer, variant: str, calibration: np.ndarray,
+                       parity_images: np.ndarray) -> tuple[bytes, dict]:
+    """A hint model's hint-taking `variant` (colorgan.export_hints) and its parity report."""
+    content = export_hints.convert(colorizer, variant, calibration, _configure_converter)
+    lite, ref = export_hints.parity(colorizer, content, parity_images)
+    report = parity_report(f"{variant}_hints", lite, ref, PARITY_TOLERANCE[variant],
+                           size_bytes=len(content), hints_per_image=export_hints.PARITY_HINTS)
+    logging.info("%s_hints: %.1f KiB, mean/max ab error %.3f/%.3f Lab units", variant,
+                 report["size_bytes"] / 1024, report["mean_ab_error"], report["max_ab_error"])
+    return content, report
+
+
 def build_tflite(colorizer: inference.Colorizer, variant: str, calibration: np.ndarray,
                  parity_images: np.ndarray) -> tuple[bytes, dict]:
     """Converts one variant and checks it; returns (flatbuffer, parity report). Writes nothing."""
@@ -346,6 +360,9 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     check, calib = (_held_aside(colorizer, size, calibration_images if tflite else 0, parity_images)
                     if tflite or "tfjs" in formats else (None, None))
     built = {v: build_tflite(colorizer, v, calib, check) for v in tflite}
+    if colorizer.takes_hints:  # hint-taking files beside the automatic ones
+        built.update({f"{v}{HINTS_SUFFIX}": build_tflite_hints(colorizer, v, calib, check)
+                      for v in tflite})
     staging = os.path.join(output, TFJS_DIR, f".{version}.tmp-{os.getpid()}")
     try:
         if "tfjs" in formats:
@@ -355,7 +372,9 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
         if "saved_model" in formats:
             written.append(export_saved_model(colorizer, output, version, size, overwrite=True))
         for variant, (content, report) in built.items():
-            path = tflite_path(output, version, variant)
+            path = tflite_path(output, version, variant.removesuffix(HINTS_SUFFIX))
+            if variant.endswith(HINTS_SUFFIX):
+                path = export_hints.tflite_path(path)
             write_atomic(path, content)
             write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
             written.append(path)

@@ -193,3 +193,25 @@ def test_a_hint_models_saved_model_adds_a_hints_signature(hint_model, tmp_path):
     automatic = loaded.signatures["colorize_l"](l=l)["ab"].numpy()
     np.testing.assert_allclose(zero, automatic, atol=1e-6)
     assert np.abs(with_hints - automatic).max() > 1e-3
+
+
+def test_a_hint_models_tflite_files_take_hints_beside_the_automatic_ones(hint_model, tmp_path):
+    from colorgan import export, export_hints  # noqa: PLC0415
+    written = export.export(hint_model, str(tmp_path / "out"), formats=("tflite_fp32",
+                                                                         "tflite_int8"),
+                            calibration_images=4, parity_images=2)
+    paths = sorted(p for p in written if p.endswith(".tflite"))
+    assert [p.rsplit("/", 1)[1] for p in paths] == [
+        "colorgan_fp32.tflite", "colorgan_fp32_hints.tflite", "colorgan_int8.tflite",
+        "colorgan_int8_hints.tflite"]
+    for path in paths:
+        report = json.loads(open(path + ".json").read())["parity"]
+        assert report["mean_ab_error"] <= report["tolerance_mean_ab_error"]
+    # The automatic file is the automatic model: loadable as ever, equal to Keras without hints.
+    lite = inference.load_model(paths[0])
+    import tensorflow as tf  # noqa: PLC0415
+    l = tf.random.stateless_uniform([1, 32, 32, 1], [9, 9], -1, 1)
+    np.testing.assert_allclose(lite.predict_ab(l).numpy(), hint_model.predict_ab(l).numpy(),
+                               atol=1e-4)
+    assert json.loads(open(paths[1] + ".json").read())["parity"]["variant"] == "tflite_fp32_hints"
+    assert export_hints.tflite_path(paths[0]) == paths[1]

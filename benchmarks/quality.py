@@ -34,7 +34,7 @@ from absl import app, flags, logging
 import numpy as np
 
 import common  # benchmarks/common.py
-from colorgan import cli, config, evaluate, inference
+from colorgan import cli, config, evaluate, inference, plots
 from colorgan import workdir as workdir_lib
 from colorgan.fileio import write_atomic
 
@@ -181,7 +181,7 @@ def time_to_quality(rows: list[dict], first: str, target: dict, min_colorfulness
 
 def plot(rows: list[dict], sets: list[EvalSet], target: dict) -> bytes:
     """One panel per metric (model − gray, or ratio), one curve per run, per eval set."""
-    fig, _ = evaluate._figure()  # pylint: disable=protected-access
+    fig, _ = plots.figure()
     fig.clear()
     fig.set_size_inches(4 * 4, 3.2 * len(sets))
     panels = (("psnr", "PSNR − gray (dB)"), ("auc", "AuC − gray"),
@@ -206,7 +206,7 @@ def plot(rows: list[dict], sets: list[EvalSet], target: dict) -> bytes:
             if i == 0 and j == 0:
                 ax.legend(fontsize=7)
     fig.tight_layout()
-    return evaluate._png(fig)  # pylint: disable=protected-access
+    return plots.png(fig)
 
 
 def main(argv: list[str]) -> int:

@@ -50,8 +50,10 @@ def colorize_file(model: inference.Colorizer, src: str, dst: str, *, render_size
     photo = images.read_photo(src, max_pixels)
     path = hints_path(src, hints)
     points = user_hints.read(path, photo.rgb.shape[1], photo.rgb.shape[0]) if path else []
-    out_u8 = color.to_uint8(model.colorize_hints(photo.rgb[None], points, render_size)[0]).numpy()
+    out_u8 = photos.colorize_photo(model, photo, render_size, points)
     record = model.provenance(render_size)
+    if points:  # an edited hints file makes another output
+        record["hints"] = user_hints.fingerprint(points)
     write_atomic(dst, photos.encode_output(photo, out_u8, record, fmt))
     if compare:
         gray_u8 = color.to_uint8(color.gray_rgb(photo.rgb)).numpy()

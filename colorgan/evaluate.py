@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from colorgan import cli, color, config, data, inference, metrics
+from colorgan import cli, color, config, data, hint_eval, inference, metrics, plots
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
@@ -172,26 +172,9 @@ def summary_markdown(means: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _figure():
-    """A matplotlib Figure on the Agg canvas, without pyplot: no global backend switch, so
-    notebooks keep their inline plots."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
-    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
-
-    fig = Figure(figsize=(5, 4))
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
-
-
 def plot_curve(cdf: dict[str, np.ndarray]) -> bytes:
     """The cumulative ab-error curve, model vs gray (Zhang et al. 2016, thresholds 0-150)."""
-    fig, ax = _figure()
+    fig, ax = plots.figure()
     for system, label in (("model", "model"), ("gray", "gray baseline")):
         curve = cdf[system]
         ax.plot(np.arange(len(curve)), curve, label=f"{label} (AuC {np.mean(curve):.3f})")
@@ -199,12 +182,12 @@ def plot_curve(cdf: dict[str, np.ndarray]) -> bytes:
            xlim=(0, len(cdf["model"]) - 1), ylim=(0, 1.01), title="Cumulative ab error")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    return _png(fig)
+    return plots.png(fig)
 
 
 def plot_colorfulness(rows: list[dict]) -> bytes:
     """Histogram of colourfulness: model outputs vs ground truth (gray is 0 by definition)."""
-    fig, ax = _figure()
+    fig, ax = plots.figure()
     truth = [r["colorfulness_truth"] for r in rows]
     model = [r["model_colorfulness"] for r in rows]
     bins = np.linspace(0, max(max(truth), max(model), 1.0), 30)
@@ -213,7 +196,7 @@ def plot_colorfulness(rows: list[dict]) -> bytes:
     ax.set(xlabel="colourfulness (Hasler & Süsstrunk 2003)", ylabel="images",
            title="Colourfulness")
     ax.legend()
-    return _png(fig)
+    return plots.png(fig)
 
 
 def write_report(result: dict, grid: np.ndarray, output: str, identity: dict) -> dict:
@@ -234,34 +217,6 @@ def write_report(result: dict, grid: np.ndarray, output: str, identity: dict) ->
     write_atomic(os.path.join(output, "colorfulness.png"), plot_colorfulness(result["rows"]))
     write_atomic(os.path.join(output, "grid.png"), tf.io.encode_png(grid).numpy())
     return report
-
-
-def plot_hints(result: dict) -> bytes:
-    """PSNR against the number of simulated hints (evaluate --hint_points), with gray."""
-    fig, ax = _figure()
-    counts = result["counts"]
-    ax.plot(counts, [result["psnr"][k] for k in counts], "o-", label="model")
-    ax.axhline(result["gray"]["psnr"], color="gray", ls="--", label="gray baseline")
-    ax.set(xlabel="simulated hints per image", ylabel="PSNR (dB)",
-           title=f"PSNR vs hints ({result['images']} images)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    return _png(fig)
-
-
-def hint_report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str,
-                output: str, counts: list[int], **kwargs) -> str:
-    """evaluate --hint_points: scores per hint count (colorgan.hint_eval) into
-    OUTPUT/hint_metrics.json, hint_summary.md and hint_curve.png; returns the summary."""
-    from colorgan import hint_eval  # pylint: disable=import-outside-toplevel
-    result = hint_eval.evaluate_hints(colorizer, data_cfg, split, counts, **kwargs)
-    text = hint_eval.summary_markdown(result)
-    write_atomic(os.path.join(output, "hint_metrics.json"), json.dumps(
-        {"model": colorizer.source, "data": data_cfg.data, "split": split, **result},
-        indent=2) + "\n")
-    write_atomic(os.path.join(output, "hint_summary.md"), text)
-    write_atomic(os.path.join(output, "hint_curve.png"), plot_hints(result))
-    return text
 
 
 def paper_table(rows: dict[str, dict]) -> str:
@@ -291,18 +246,6 @@ def report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: s
     result["report"] = write_report(result, grid, output, identity)
     logging.info("report in %s", output)
     return result
-
-
-def _hint_counts(values: list[str]) -> list[int]:
-    """--hint_points as sorted unique counts in 0..hints.MAX_POINTS."""
-    from colorgan import hints  # pylint: disable=import-outside-toplevel
-    try:
-        counts = sorted({int(v) for v in values})
-    except ValueError as e:
-        raise app.UsageError(f"--hint_points takes integers: {','.join(values)}") from e
-    if counts[0] < 0 or counts[-1] > hints.MAX_POINTS:
-        raise app.UsageError(f"--hint_points must be in 0..{hints.MAX_POINTS}")
-    return counts
 
 
 def default_split(data_cfg: config.DataConfig) -> str:
@@ -367,11 +310,11 @@ def main(argv: list[str]) -> int:
     data_cfg = cli.config_from_flags(FLAGS).data
     split = FLAGS.split if FLAGS["split"].present else default_split(data_cfg)
     if FLAGS.hint_points:
-        counts = _hint_counts(FLAGS.hint_points)
         model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
                                      **cli.inference_settings(FLAGS))
-        print(hint_report(model, data_cfg, split, FLAGS.output, counts, full_res=FLAGS.full_res,
-                          render_size=FLAGS.render_size, limit=FLAGS.limit))
+        print(hint_eval.report(model, data_cfg, split, FLAGS.output,
+                               [int(v) for v in FLAGS.hint_points], full_res=FLAGS.full_res,
+                               render_size=FLAGS.render_size, limit=FLAGS.limit))
         return cli.EXIT_OK
     specs = FLAGS.model.split(",") if FLAGS.table else [FLAGS.model]
     table = {}

@@ -10,11 +10,15 @@ photo's size as always. k = 0 is the automatic mode.
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import tensorflow as tf
 import tqdm
 
-from colorgan import color, config, data, hints, inference, metrics
+from colorgan import color, config, data, hints, inference, metrics, plots
+from colorgan.fileio import write_atomic
 
 
 def evaluate_hints(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str,
@@ -27,6 +31,7 @@ def evaluate_hints(colorizer: inference.Colorizer, data_cfg: config.DataConfig, 
     Raises:
       UserError: the model takes no hints.
     """
+    counts = sorted(set(counts))
     _, files, _ = data.usable_files(data_cfg, split)
     files = files[:limit] if limit else files
     sums = {name: {k: [] for k in counts} for name in ("psnr", "auc")}
@@ -67,3 +72,30 @@ def summary_markdown(result: dict) -> str:
         lines.append(f"| {label} | {result['psnr'][k]:.2f} | {result['auc'][k]:.4f} |")
     lines.append(f"| gray | {result['gray']['psnr']:.2f} | {result['gray']['auc']:.4f} |")
     return "\n".join(lines) + "\n"
+
+
+def plot(result: dict) -> bytes:
+    """PSNR against the number of simulated hints, with the gray baseline: PNG bytes."""
+    fig, ax = plots.figure()
+    counts = result["counts"]
+    ax.plot(counts, [result["psnr"][k] for k in counts], "o-", label="model")
+    ax.axhline(result["gray"]["psnr"], color="gray", ls="--", label="gray baseline")
+    ax.set(xlabel="simulated hints per image", ylabel="PSNR (dB)",
+           title=f"PSNR vs hints ({result['images']} images)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return plots.png(fig)
+
+
+def report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: str,
+           output: str, counts: list[int], **kwargs) -> str:
+    """evaluate --hint_points: `evaluate_hints` into OUTPUT/hint_metrics.json, hint_summary.md
+    and hint_curve.png; returns the summary table."""
+    result = evaluate_hints(colorizer, data_cfg, split, counts, **kwargs)
+    text = summary_markdown(result)
+    write_atomic(os.path.join(output, "hint_metrics.json"), json.dumps(
+        {"model": colorizer.source, "data": data_cfg.data, "split": split, **result},
+        indent=2) + "\n")
+    write_atomic(os.path.join(output, "hint_summary.md"), text)
+    write_atomic(os.path.join(output, "hint_curve.png"), plot(result))
+    return text

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from colorgan.config import HINT_MAX_POINTS as MAX_POINTS  # simulated hints per image at most
+
 HINT_CHANNELS = 3  # a*, b*, mask
-MAX_POINTS = 32  # hints per image at most (simulated and given)
-# Zhang et al. 2017: P(k points) geometric with p = 1/8; patches 1x1 to 9x9 at 256 px (1 to 5
-# at colorgan's 128 px training size); centres ~ N(centre, (size/4)^2).
+# After Zhang et al. 2017: P(k points) geometric with p = 1/8, centres ~ N(image centre,
+# (side/4)^2). Their patches are 1x1 to 9x9 pixels; at colorgan's 128 px training size (and
+# output stride 4) we take 1x1 to 5x5, centres clipped to the image and overlapping patches
+# averaged (theirs overwrite). The hint-free share (free_fraction) is colorgan's addition.
 GEOMETRIC_P = 0.125
 MAX_PATCH = 5
 
@@ -53,7 +56,9 @@ def simulate(ab: tf.Tensor, seed: tf.Tensor, *, free_fraction: float = 0.5,
         free = tf.random.stateless_uniform([n], seeds[1]) < free_fraction
         points = tf.where(free, 0.0, tf.minimum(drawn, MAX_POINTS))
     else:
-        points = tf.fill([n], float(min(count, MAX_POINTS)))
+        if not 0 <= count <= MAX_POINTS:
+            raise ValueError(f"count={count} must be in 0..{MAX_POINTS}")
+        points = tf.fill([n], float(count))
     hw = tf.cast(tf.stack([h, w]), tf.float32)
     centre = tf.random.stateless_normal([n, MAX_POINTS, 2], seeds[2]) * hw / 4 + hw / 2
     centre = tf.clip_by_value(tf.round(centre), 0.0, hw - 1)

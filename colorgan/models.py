@@ -148,6 +148,7 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
     training size S:
 
         l (S, 1) -> enc1 (S/2, f1) -> enc2 (S/4, f2) -> ... -> enc_d (S/2^d, f_d)   [bottleneck]
+        [hints (S, 3) -> enc1_hint_conv, zero-initialised, added to enc1's conv: --hint_inputs]
         [ctx: enc_d fused with its global mean (cfg.global_context channels)]
         dec_d:  up(enc_d) (S/2^(d-1), f_(d-1)) ++ enc_(d-1)
         ...

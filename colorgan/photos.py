@@ -120,10 +120,12 @@ def failure_reason(error: Exception) -> str:
     return f"cannot colourise ({type(error).__name__}: {first})"
 
 
-def colorize_photo(model: inference.Colorizer, photo: images.Photo,
-                   render_size: int = 0) -> np.ndarray:
-    """The colourised photo: uint8 sRGB (H, W, 3), the input's own L at full resolution."""
-    return color.to_uint8(model.colorize(photo.rgb[None], render_size)[0]).numpy()
+def colorize_photo(model: inference.Colorizer, photo: images.Photo, render_size: int = 0,
+                   points: list | None = None) -> np.ndarray:
+    """The colourised photo: uint8 sRGB (H, W, 3), the input's own L at full resolution;
+    `points`: user hints for a hint model (user_hints.Hint; none: automatic)."""
+    return color.to_uint8(model.colorize_hints(photo.rgb[None], points or [], render_size)[0]
+                          ).numpy()
 
 
 def encode_output(photo: images.Photo, rgb_u8: np.ndarray, record: dict, fmt: str) -> bytes:

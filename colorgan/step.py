@@ -107,7 +107,8 @@ def make_train_step(state: TrainState, model_cfg: ModelConfig, train_cfg: TrainC
     """One `tf.function` (fixed signature: traces once) that updates G, and D when `update_d`.
 
     1. Each replica (one, without a distribution strategy) colours its share of the batch
-       (training=True); in GAN mode D scores real and generated colour.
+       (training=True; a hint model with hints simulated from the batch's own colour, seeded
+       by the step); in GAN mode D scores real and generated colour.
     2. D loss = cross-entropy(real -> 1 - smoothing) + cross-entropy(fake -> 0).
     3. G loss = reconstruction (pixel and/or classification) for unet, or adversarial +
        pixel_weight * reconstruction (gan): losses.compute_losses, with `class_weights` (the

@@ -11,6 +11,7 @@ hint, which always covers at least the model-resolution cell it falls in.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import re
@@ -39,7 +40,7 @@ def hex_to_ab(text: str) -> tuple[float, float]:
     match = _HEX.match(text)
     if not match:
         raise ValueError(f"colour {text!r} is not #rrggbb")
-    rgb = np.frombuffer(bytes.fromhex(match.group(1)), np.uint8).astype(np.float32) / 255
+    rgb = np.frombuffer(bytes.fromhex(match.group(1)), np.uint8).astype(np.float32) / color.UINT8_MAX
     lab = color.rgb_to_lab(tf.constant(rgb[None, None, None])).numpy()[0, 0, 0]
     return float(lab[1]), float(lab[2])
 
@@ -52,8 +53,6 @@ def parse(data: object, width: int, height: int) -> list[Hint]:
     """
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
         raise ValueError('expected {"points": [...]}')
-    if len(data["points"]) > hints.MAX_POINTS:
-        raise ValueError(f"{len(data['points'])} points; at most {hints.MAX_POINTS}")
     return [_point(i, p, width, height) for i, p in enumerate(data["points"])]
 
 
@@ -61,10 +60,12 @@ def _point(i: int, p: object, width: int, height: int) -> Hint:
     where = f"point {i + 1}"
     if not isinstance(p, dict) or set(p) - _KEYS:
         raise ValueError(f"{where}: expected keys x, y, color or ab, radius")
+    if "x" not in p or "y" not in p:
+        raise ValueError(f"{where}: needs x and y")
     try:
         x, y, radius = float(p["x"]), float(p["y"]), float(p.get("radius", 0))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{where}: x and y must be numbers ({e})") from e
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: x, y and radius must be numbers ({e})") from e
     if not (0 <= x < width and 0 <= y < height) or not math.isfinite(radius) or radius < 0:
         raise ValueError(f"{where}: ({x:g}, {y:g}) radius {radius:g} is outside the "
                          f"{width}x{height} photo or negative")
@@ -81,6 +82,13 @@ def _point(i: int, p: object, width: int, height: int) -> Hint:
     return Hint(x, y, ab, radius)
 
 
+def fingerprint(points: list[Hint]) -> dict:
+    """What an output's provenance record says about its hints: how many, and a hash of them
+    (an edited hints file gives another record)."""
+    text = json.dumps([dataclasses.astuple(p) for p in points])
+    return {"points": len(points), "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
 def read(path: str, width: int, height: int) -> list[Hint]:
     """A hints file -> hints. Raises UserError naming the file."""
     try:
@@ -94,12 +102,13 @@ def hint_map(points: list[Hint], full_hw: tuple[int, int], render_hw: tuple[int,
     """The model's hint map (1, h, w, 3) at its render size for hints on a full_hw photo."""
     if not points:
         return tf.zeros([1, *render_hw, hints.HINT_CHANNELS])
-    scale = np.array(render_hw, np.float32) / np.array(full_hw, np.float32)
-    # Pixel centres: photo pixel (x, y) covers [x, x + 1); the render cell it falls in.
-    centre = np.array([[(p.y + 0.5) * scale[0] - 0.5, (p.x + 0.5) * scale[1] - 0.5]
-                       for p in points], np.float32)
-    side = np.array([max(1.0, 2 * np.round(p.radius * scale.min()) + 1) for p in points],
-                    np.float32)
+    scale = np.array(render_hw, np.float64) / np.array(full_hw, np.float64)
+    # Photo pixel (x, y) covers [x, x + 1): the render cell holding its centre (clipped: a
+    # click on the last half-pixel stays in the last cell).
+    where = np.array([[p.y + 0.5, p.x + 0.5] for p in points]) * scale
+    centre = np.clip(np.floor(where), 0, np.array(render_hw) - 1).astype(np.float32)
+    half = np.array([np.floor(p.radius * scale.min() + 0.5) for p in points])
+    side = (2 * half + 1).astype(np.float32)
     colours = np.array([p.ab for p in points], np.float32) / color.AB_SCALE
-    return hints.paint_colours(tf.constant(render_hw), tf.constant(np.round(centre)),
-                               tf.constant(side), tf.constant(colours))
+    return hints.paint_colours(tf.constant(render_hw), tf.constant(centre), tf.constant(side),
+                               tf.constant(colours))

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from colorgan import hints, inference, models, train
+from colorgan.errors import UserError
 from conftest import with_changes
 
 
@@ -71,11 +72,24 @@ def test_a_hint_model_initialised_from_an_automatic_one_is_that_model(tiny_workd
     assert np.abs(models.predict_ab(g, l, cfg, hint_map=some).numpy() - expected).max() > 1e-3
 
 
-def test_init_from_refuses_other_generators(tiny_workdir, hint_config):
+def test_init_from_refuses_other_generators(tiny_workdir, hint_config, tmp_path):
     other = dataclasses.replace(hint_config.model, base_filters=4)
-    with pytest.raises(Exception, match="different generator config"):
+    with pytest.raises(UserError, match="different generator config"):
         train._init_generator(models.build_generator(other), tiny_workdir,  # pylint: disable=protected-access
                               other)
+    # A hint model cannot start an automatic one (its hint branch would be dropped silently).
+    hint_run = str(tmp_path / "hint-run")
+    train.train(with_changes(hint_config, train={"steps": 1}), hint_run)
+    automatic = hint_config.model.__class__(**{**dataclasses.asdict(hint_config.model),
+                                                "hint_inputs": False})
+    with pytest.raises(UserError, match="different generator config"):
+        train._init_generator(models.build_generator(automatic), hint_run,  # pylint: disable=protected-access
+                              automatic)
+
+
+def test_simulate_refuses_more_points_than_it_draws():
+    with pytest.raises(ValueError, match="count"):
+        hints.simulate(tf.zeros([1, 8, 8, 2]), tf.constant([1, 1]), count=hints.MAX_POINTS + 1)
 
 
 def test_a_hint_model_trains_its_hint_branch(tiny_workdir, hint_config, tmp_path):

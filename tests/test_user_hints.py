@@ -52,14 +52,26 @@ def test_broken_json_names_the_file(tmp_path):
         user_hints.read(str(path), 10, 8)
 
 
+@pytest.mark.parametrize("x,y,full,view,cell", [
+    (95.9, 63.9, (64, 96), (32, 48), (31, 47)),  # the last half-pixel: the last cell, not lost
+    (0, 0, (64, 96), (32, 48), (0, 0)),
+    (10, 5, (20, 30), (64, 96), (17, 33)),  # a photo smaller than the view: (5.5, 10.5) * 3.2
+    (50, 10, (40, 100), (32, 48), (8, 24)),  # unequal scales per axis
+])
+def test_a_hint_falls_in_the_cell_holding_its_pixel_centre(x, y, full, view, cell):
+    m = user_hints.hint_map([user_hints.Hint(x, y, (0.0, 50.0))], full, view).numpy()[0]
+    assert m[..., 2].sum() == 1 and m[cell[0], cell[1], 2] == 1
+
+
 def test_a_hint_lands_in_its_model_cell_and_radius_scales():
     point = user_hints.Hint(x=95, y=10, ab=(20.0, -40.0))
     m = user_hints.hint_map([point], (64, 96), (32, 48)).numpy()[0]
     assert m[..., 2].sum() == 1 and m[5, 47, 2] == 1  # (95, 10) / 2 -> column 47, row 5
     np.testing.assert_allclose(m[5, 47, :2], np.array([20, -40]) / 110, atol=1e-6)
-    wide = user_hints.hint_map([user_hints.Hint(40, 30, (0.0, 0.0), radius=4)], (64, 96),
-                               (32, 48)).numpy()[0]
-    assert wide[..., 2].sum() == 25  # radius 4 photo px = 2 model cells: a 5x5 patch
+    for radius, side in ((4, 5), (3, 5), (5, 7), (1, 3), (0.9, 1)):  # radius / 2, rounded half up
+        wide = user_hints.hint_map([user_hints.Hint(40, 30, (0.0, 0.0), radius=radius)],
+                                   (64, 96), (32, 48)).numpy()[0]
+        assert wide[..., 2].sum() == side * side, radius
     assert not user_hints.hint_map([], (64, 96), (32, 48)).numpy().any()
 
 

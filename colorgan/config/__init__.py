@@ -45,6 +45,7 @@ TFJS_QUANTIZATIONS = ("float16", "float32", "uint8")
 TEMPORAL_MODES = ("flow", "none")  # the video CLI's --temporal (colorgan/temporal.py)
 DEFAULT_CRF = 18  # the video CLI's x264 quality: near "visually lossless", colour is what we add
 DEFAULT_BATCH_FRAMES = 8  # the video CLI's frames per model call
+HINT_MAX_POINTS = 32  # simulated hints per image at most (colorgan/hints.py, --hint_points)
 STRATEGIES = CHOICES["strategy"]  # colorgan/distribute.py
 # File layout of exports and of the shipped model, here (free of TensorFlow) so that colorgan.web,
 # a plain file server, names them without importing colorgan.export or colorgan.workdir.

@@ -7,8 +7,8 @@ from __future__ import annotations
 from absl import flags
 
 from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_BATCH_FRAMES, DEFAULT_CRF,
-                             DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, STRATEGIES, TEMPORAL_MODES,
-                             TFJS_QUANTIZATIONS)
+                             DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, HINT_MAX_POINTS, STRATEGIES,
+                             TEMPORAL_MODES, TFJS_QUANTIZATIONS)
 
 # ---------------------------------------------------------------- data flags
 flags.DEFINE_string(
@@ -302,6 +302,10 @@ flags.DEFINE_integer("limit", 0, "Evaluate: at most this many images (0 = all; w
 flags.DEFINE_list("hint_points", [], "Evaluate: for a hint model (--hint_inputs), PSNR/AuC with "
                   "this many hints per image simulated from the truth (e.g. 0,1,2,5,10,20; 0 is "
                   "the automatic mode), beside gray; writes hint_metrics.json, hint_curve.png.")
+flags.register_validator(
+    "hint_points", lambda values: all(v.strip().isdigit() and int(v) <= HINT_MAX_POINTS
+                                      for v in values),
+    message=f"--hint_points takes integers in 0..{HINT_MAX_POINTS}, comma-separated")
 flags.DEFINE_multi_string("video", None, "Evaluate: score these videos (repeat the flag) instead "
                           "of --data: flicker (warping error) of --temporal flow and none, and "
                           "PSNR/AuC against the video itself where it has colour.")

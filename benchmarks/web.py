@@ -1,6 +1,7 @@
 """TF.js in the browser: the model's TF.js export per weight quantisation (size, conversion time,
 parity against Keras), and the page in headless Chromium per backend (first load, ms per
 768x512 photo) beside the Python path on the same photo; also writes the README's screenshot.
+With hints (issue 18): a hint model's page, the time from a hint change to the re-coloured photo.
 
     python benchmarks/web.py --model=default
 
@@ -14,10 +15,18 @@ and has run once (the page's own figure: fetch + warm-up). Photo: a bundled phot
 then); ms = the page's own timing (decode, colourise, PNG encode), median. Python: the same
 photo through images.read_photo, Colorizer.colorize and images.encode_image, in-process, with
 common.measure.
+Hints: --hint_model (default: --model with a zero-initialised hint branch, the hints recipe's
+step 0: the same graph and arithmetic as a trained hint model, so the same time) exported to
+TF.js float16 and served; per backend the same photo is uploaded, one untimed hint placed, then
+--repeats hints placed by clicks and --repeats moves by the arrow key, each waited for. Update
+= the page's own time from the model run to the drawn canvas; change -> shown adds the debounce
+(hint_editor.js DEBOUNCE_MS) and event handling; median over the 2 x --repeats changes. Python:
+Colorizer.colorize_hints on the photo with one hint, common.measure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -27,7 +36,7 @@ from absl import app, flags
 from PIL import Image
 
 import common
-from colorgan import cli, color, data, export, images, inference, web
+from colorgan import cli, color, data, export, images, inference, models, user_hints, web
 from colorgan.web.browser import Browser
 
 FLAGS = flags.FLAGS
@@ -46,6 +55,9 @@ flags.DEFINE_string("screenshot", SCREENSHOT, "Where to write the page's screens
                     "image); empty: none.")
 flags.DEFINE_bool("measure", True, "Measure; --nomeasure only exports float16 and writes the "
                   "screenshot.")
+flags.DEFINE_string("hint_model", "", "A hint model (trained with --hint_inputs) for the hint "
+                    "update rows; empty: --model itself if it takes hints, else --model with a "
+                    "zero-initialised hint branch (same graph, same time); 'none': no hint rows.")
 
 
 def export_variants(colorizer: inference.Colorizer, directory: str) -> list[dict]:
@@ -87,6 +99,79 @@ def page_rows(model_dir: str, photo: str, repeats: int) -> list[dict]:
     return rows
 
 
+def with_hint_branch(colorizer: inference.Colorizer) -> inference.Colorizer:
+    """`colorizer`'s generator with a zero-initialised hint branch (as train --init_from builds
+    a hint model's step 0): its weights copied by layer name, the hint convolution at zero."""
+    cfg = colorizer.config
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hint_inputs=True))
+    generator = models.build_generator(cfg.model)
+    for layer in colorizer.generator.layers:
+        if layer.weights:
+            generator.get_layer(layer.name).set_weights(layer.get_weights())
+    return inference.keras_colorizer(generator, cfg, f"{colorizer.source} + zero hint branch")
+
+
+def hint_page_rows(model_dir: str, photo: str, repeats: int) -> list[dict]:
+    """Per backend: ms from a hint change to the re-coloured 768x512 photo on a hint model's page."""
+    from selenium.webdriver import ActionChains, Keys  # pylint: disable=import-outside-toplevel
+
+    server, url = web.serve_in_thread(model_dir)
+    rows = []
+    try:
+        for backend in BACKENDS:
+            with Browser() as browser:
+                browser.open(f"{url}?backend={backend}")
+                card = browser.upload(photo)
+                browser.driver.execute_script("arguments[0].scrollIntoView()", card)
+                layer = card.find_element("css selector", ".hint-layer")
+
+                def click(i, layer=layer, browser=browser):  # a new hint, spread over the photo
+                    x, y = [(i * step) % side - side // 2 for step, side in
+                            zip((97, 61), (PHOTO_HW[1] - 80, PHOTO_HW[0] - 80))]  # not the slider
+                    ActionChains(browser.driver).move_to_element_with_offset(
+                        layer, x, y).click().perform()
+                browser.change_hints(card, lambda: click(0))  # untimed: new shapes, shaders
+                figures = [browser.change_hints(card, lambda i=i: click(i)) for i in
+                           range(1, repeats + 1)]
+                handle = card.find_elements("css selector", ".hint-handle")[-1]
+                figures += [browser.change_hints(card, lambda: handle.send_keys(Keys.ARROW_RIGHT))
+                            for _ in range(repeats)]
+                rows.append({"case": f"page with hints, {browser.body_data('backend')} "
+                                     f"(asked {backend})",
+                             "hint_update_ms": statistics.median(f["update_ms"] for f in figures),
+                             "hint_latency_ms": statistics.median(f["latency_ms"] for f in figures),
+                             "hint_changes": figures})
+    finally:
+        server.shutdown()
+    return rows
+
+
+def python_hint_row(colorizer: inference.Colorizer, photo: str) -> dict:
+    """The same photo with one hint through the Python path (Keras), in-process."""
+    rgb = images.read_photo(photo, data.DataConfig().max_pixels).rgb[None]
+    points = [user_hints.Hint(PHOTO_HW[1] / 2, PHOTO_HW[0] / 2, (20.0, -40.0))]
+    timing = common.measure({"hints": lambda: colorizer.colorize_hints(rgb, points).numpy()},
+                            calls=1, repeats=FLAGS.repeats, warmup=FLAGS.warmup)
+    return {"case": "Python with one hint (colorize --hints' path, Keras)",
+            "hint_update_ms": 1000 * timing["hints"].per_call_s,
+            "timing": timing["hints"].to_dict()}
+
+
+def hint_rows(colorizer: inference.Colorizer, directory: str, photo: str) -> list[dict]:
+    """The hint model's TF.js export, its page rows and the Python row."""
+    if FLAGS.hint_model == "none" or not FLAGS.measure:
+        return []
+    hinted = inference.load_model(FLAGS.hint_model) if FLAGS.hint_model else colorizer
+    hinted = hinted if hinted.takes_hints else with_hint_branch(hinted)
+    (path,) = export.export(hinted, os.path.join(directory, "hints"), formats=("tfjs",),
+                            cache_dir=FLAGS.cache_dir)
+    parity = inference.read_sidecar(os.path.join(path, export.WEB_SIDECAR))["parity"]
+    return [{"case": f"TF.js float16, hint model ({hinted.source})",
+             "size_mb": parity["size_bytes"] / 1e6, "mean_ab_error": parity["mean_ab_error"],
+             "max_ab_error": parity["max_ab_error"], "parity": parity},
+            *hint_page_rows(path, photo, FLAGS.repeats), python_hint_row(hinted, photo)]
+
+
 def python_row(colorizer: inference.Colorizer, photo: str) -> dict:
     """The same photo through the Python path (read, colourise, PNG) in-process."""
     record = colorizer.provenance()
@@ -107,7 +192,9 @@ COLUMNS = (common.Column("case", "case"), common.Column("size_mb", "MB", "{:.1f}
            common.Column("max_ab_error", "max |dab|", "{:.2f}"),
            common.Column("export_s", "export s", "{:.0f}"),
            common.Column("first_load_s", "first load s", "{:.2f}"),
-           common.Column("ms_per_photo", "ms / 768x512 photo", "{:.0f}"))
+           common.Column("ms_per_photo", "ms / 768x512 photo", "{:.0f}"),
+           common.Column("hint_update_ms", "ms / hint update", "{:.0f}"),
+           common.Column("hint_latency_ms", "change -> shown ms", "{:.0f}"))
 
 
 @cli.handle_errors
@@ -124,6 +211,7 @@ def main(argv: list[str]) -> int:
         rows = exports + page_rows(exports[0]["path"], photo, FLAGS.repeats)
         if FLAGS.measure:
             rows.append(python_row(colorizer, photo))
+        rows += hint_rows(colorizer, tmp, photo)
     notes = [f"model {FLAGS.model}; render size {colorizer.default_render_size}; errors in Lab "
              "units against Keras (the export's parity report, in Node)",
              f"photo: {SAMPLE} resized to {PHOTO_HW[1]}x{PHOTO_HW[0]}; page figures are the page's "
@@ -135,7 +223,8 @@ def main(argv: list[str]) -> int:
         row.pop("path", None)
     common.print_report("TF.js in the browser", rows, COLUMNS, notes)
     common.write_results(NAME, machine=machine, rows=rows, notes=notes, method=__doc__,
-                         settings=common.flag_settings(["model", "repeats", "warmup"]))
+                         settings=common.flag_settings(["model", "hint_model", "repeats",
+                                                        "warmup"]))
     return 0
 
 

@@ -17,13 +17,18 @@ Writes, atomically (temporary name, then rename):
                                 a `.tflite.json` sidecar: the model config, render size, weights
                                 identity and a parity report against the Keras model (ab error
                                 in Lab units, latency, size).
+  A hint model (trained with --hint_inputs) also gets a `colorize_l_hints` signature (l, hint_ab
+  [N, H, W, 2], hint_mask [N, H, W, 1] -> ab) and colorgan_{fp32,fp16,int8}_hints.tflite with
+  the same three inputs (colorgan/export_hints.py); its automatic interfaces are as above.
   OUTPUT/generator_fp16.npz, OUTPUT/config.json   (--formats=fp16_weights, not in the default set)
                                 the generator packaged as colorgan/pretrained/ ships it: float16
                                 weights keyed by weight path; load_model(OUTPUT) reads it.
   OUTPUT/tfjs/VERSION/          (--formats=tfjs, not in the default set) a TF.js graph model of
-                                the colorize_l signature (model.json + weight shards, weights as
-                                --tfjs_quantization) and colorgan_web.json: config, render size,
-                                provenance record and its parity, run in Node (colorgan.tfjs).
+                                the colorize_l signature (a hint model's: colorize_l_hints, zero
+                                hints being the automatic mode; model.json + weight shards,
+                                weights as --tfjs_quantization) and colorgan_web.json: config,
+                                render size, provenance record and its parity, run in Node
+                                (colorgan.tfjs); a hint model's says "hints": true.
 This is the only module that writes SavedModel/TFLite, so Keras-version quirks stay here.
 """
 
@@ -41,8 +46,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import (cli, color, config, data, export_hints, images, inference, models, quiet,
-                      tfjs)
+from colorgan import (cli, color, config, data, export_hints, hints, images, inference, models,
+                      quiet, tfjs)
 from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
@@ -61,6 +66,10 @@ WEB_SIDECAR = config.WEB_SIDECAR
 PARITY_TOLERANCE = {"tflite_fp32": 0.05, "tflite_fp16": 0.5, "tflite_int8": 4.0}
 # A converted model far smaller than its weights, or producing non-finite values, is broken.
 MIN_SIZE_FRACTION = {"tflite_fp32": 0.9, "tflite_fp16": 0.45, "tflite_int8": 0.2}
+# A hint model's TF.js parity: hints revealing random model-space colours up to this (the range
+# a*b* mostly takes; as export_hints' TFLite parity), drawn from a fixed seed.
+TFJS_HINT_AB = 0.6
+TFJS_HINTS_SEED = 5
 _BYTES_PER_WEIGHT = 4
 _LATENCY_RUNS = 5
 
@@ -79,7 +88,8 @@ def _config_json(colorizer: inference.Colorizer, render_size: int, **extra) -> s
 
 # ----------------------------------------------------------------------------- SavedModel
 def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> keras.export.ExportArchive:
-    """The SavedModel's two signatures around the generator, via Keras' ExportArchive.
+    """The SavedModel's signatures around the generator (a hint model's third: colorize_l_hints),
+    via Keras' ExportArchive.
 
     ExportArchive collects the variables the endpoints use and saves them explicitly: a Keras 3
     model held as a plain tf.Module attribute exports for tf.saved_model.load, but
@@ -260,30 +270,53 @@ def tfjs_dir(output: str, version: int) -> str:
 
 def build_tfjs(colorizer: inference.Colorizer, staging: str, render_size: int, quantization: str,
                parity_images: np.ndarray, cache_dir: str = "") -> dict:
-    """Converts the colorize_l signature to TF.js into the new folder `staging`, runs it in Node
-    on `parity_images` (N, S, S, 1) against Keras and writes the sidecar; returns the parity
-    report. Raises ExportError (non-finite, tolerance) or UserError (converter, Node)."""
+    """Converts the model's TF.js signature (colorize_l; a hint model's colorize_l_hints, so one
+    model serves both modes) into the new folder `staging`, runs it in Node on `parity_images`
+    (N, S, S, 1) against Keras and writes the sidecar; returns the parity report. Raises
+    ExportError (non-finite, tolerance) or UserError (converter, Node)."""
     variant = f"tfjs_{quantization}"
+    hinted = colorizer.takes_hints
     with tempfile.TemporaryDirectory() as saved_model:
         make_export_archive(colorizer, render_size).write_out(saved_model, verbose=False)
-        tfjs.convert(saved_model, staging, quantization, inference.L_SIGNATURE, cache_dir)
-    converted, info = tfjs.predict_node(staging, parity_images)
-    keras_fn = tf.function(colorizer.predict_ab)
-    reference = np.concatenate([keras_fn(l[None]).numpy() for l in parity_images])
+        tfjs.convert(saved_model, staging, quantization,
+                     inference.L_HINTS_SIGNATURE if hinted else inference.L_SIGNATURE, cache_dir)
+    converted, reference, info = _tfjs_outputs(colorizer, staging, parity_images)
     report = parity_report(variant, converted, reference, tfjs.PARITY_TOLERANCE[quantization],
                            size_bytes=tfjs.model_size(staging), runtime=f"Node.js, TF.js "
                            f"{info['tfjs']} {info['backend']} backend",
-                           latency_ms=float(np.median(info["latency_ms"])))
+                           latency_ms=float(np.median(info["latency_ms"])),
+                           **({"hints_per_image": export_hints.PARITY_HINTS} if hinted else {}))
     record = dataclasses.replace(colorizer, variant=variant).provenance(render_size)
     model = colorizer.config.model
+    # The page offers its hint tools for `hints` models only; automatic sidecars stay as they were.
+    hint_keys = {"hints": True} if hinted else {}
     write_atomic(os.path.join(staging, WEB_SIDECAR), _config_json(
         colorizer, render_size, parity=report, variant=variant, multiple=colorizer.multiple,
         max_aspect=inference.MAX_RENDER_ASPECT, color_upsample=model.color_upsample,
-        provenance=record, provenance_text=images.provenance_text(record)))
+        provenance=record, provenance_text=images.provenance_text(record), **hint_keys))
     logging.info("%s: %.1f KiB, mean/max ab error %.3f/%.3f Lab units, %.1f ms (%s)", variant,
                  report["size_bytes"] / 1024, report["mean_ab_error"], report["max_ab_error"],
                  report["latency_ms"], report["runtime"])
     return report
+
+
+def _tfjs_outputs(colorizer: inference.Colorizer, model_dir: str, l_images: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(TF.js ab in Node, Keras ab, Node's info) on `l_images` (N, S, S, 1); a hint model's with
+    export_hints.PARITY_HINTS simulated hints per image (fixed seeds: the same every export)."""
+    if not colorizer.takes_hints:
+        converted, info = tfjs.predict_node(model_dir, l_images)
+        keras_fn = tf.function(colorizer.predict_ab)
+        return converted, np.concatenate([keras_fn(l[None]).numpy() for l in l_images]), info
+    colours = tf.random.stateless_uniform([*l_images.shape[:3], 2], [TFJS_HINTS_SEED, 1],
+                                          -TFJS_HINT_AB, TFJS_HINT_AB)
+    maps = hints.simulate(colours, tf.constant([TFJS_HINTS_SEED, 2]),
+                          count=export_hints.PARITY_HINTS).numpy()
+    converted, info = tfjs.predict_node(model_dir, l_images, maps)
+    generator, cfg = colorizer.generator, colorizer.config.model
+    keras_fn = tf.function(lambda l, m: models.predict_ab(generator, l, cfg, hint_map=m))
+    reference = [keras_fn(l[None], m[None]).numpy() for l, m in zip(l_images, maps)]
+    return converted, np.concatenate(reference), info
 
 
 def tflite_path(output: str, version: int, variant: str) -> str:

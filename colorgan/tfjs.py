@@ -1,5 +1,6 @@
 """TF.js conversion: the converter's own environment, the conversion of a SavedModel's
-`colorize_l` signature, and running the converted model for real in Node for its parity check.
+`colorize_l` signature (a hint model's `colorize_l_hints`), and running the converted model for
+real in Node for its parity check.
 
 `tensorflowjs` cannot be installed beside colorgan's TensorFlow (its dependency
 tensorflow-decision-forests pins an older TensorFlow exactly), so the converter runs in a
@@ -38,6 +39,37 @@ QUANTIZATION_FLAGS = {"float32": [], "float16": ["--quantize_float16=*"],
 # weight tensor in 256 affine levels.
 PARITY_TOLERANCE = {"float32": 0.05, "float16": 0.5, "uint8": 4.0}
 _CONVERTER_TIMEOUT_S = 1800
+# tensorflowjs_converter, run in its environment, with one fix: its normalize_bias_add pass
+# (tfjs PR #7799) turns every Add whose first input is a Conv2D or MatMul into a BiasAdd, even
+# when the other input is a whole feature map (a hint model's enc1_hint_add). Grappler then
+# fuses it into _FusedConv2D with a rank-4 "bias", which TF.js's CPU backend broadcasts but its
+# WASM and WebGL backends refuse ("FusedConv2D only supports rank-1 bias"). Here the pass sees
+# only Adds of a 1-D constant, the bias it was written for; the converted automatic models are
+# byte for byte the same as without the fix.
+_CONVERTER_MAIN = """
+import sys
+from tensorflowjs.converters import converter, normalize_bias_add
+
+def only_vector_biases(graph_def, original=normalize_bias_add.normalize_bias_add_op):
+    nodes = {node.name: node for node in graph_def.node}
+    def vector_const(name):
+        node = nodes.get(name.split(":")[0])
+        return node is not None and node.op == "Const" and len(
+            node.attr["value"].tensor.tensor_shape.dim) == 1
+    hidden = [node for node in graph_def.node if node.op in ("Add", "AddV2")
+              and not (len(node.input) == 2 and vector_const(node.input[1]))]
+    ops = [node.op for node in hidden]
+    for node in hidden:
+        node.op = "NotABiasAdd"
+    graph_def = original(graph_def)
+    for node, op in zip(hidden, ops):
+        node.op = op
+    return graph_def
+
+normalize_bias_add.normalize_bias_add_op = only_vector_biases
+sys.argv[0] = "tensorflowjs_converter"
+converter.pip_main()
+"""
 
 
 def converter_python(cache_dir: str = "") -> str:
@@ -92,7 +124,7 @@ def convert(saved_model: str, out_dir: str, quantization: str, signature: str,
     if quantization not in config.TFJS_QUANTIZATIONS:
         raise UserError(f"unknown TF.js quantization {quantization!r}; valid: "
                         f"{', '.join(config.TFJS_QUANTIZATIONS)}")
-    _run([converter_python(cache_dir), "-m", "tensorflowjs.converters.converter",
+    _run([converter_python(cache_dir), "-c", _CONVERTER_MAIN,
           "--input_format=tf_saved_model", f"--signature_name={signature}",
           "--saved_model_tags=serve", *QUANTIZATION_FLAGS[quantization], saved_model, out_dir],
          "tensorflowjs_converter")
@@ -114,6 +146,8 @@ def run_node(request: dict, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, 
                 return {"file": path, "shape": list(array.shape)}
             if isinstance(value, list):
                 return [spec(v) for v in value]
+            if isinstance(value, dict):
+                return {k: spec(v) for k, v in value.items()}
             return value
         request = {k: spec(v) for k, v in request.items()}
         request["output"] = os.path.join(tmp, "output.bin")
@@ -125,12 +159,21 @@ def run_node(request: dict, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, 
     return output, info
 
 
-def predict_node(model_dir: str, l_images: np.ndarray) -> tuple[np.ndarray, dict]:
+def predict_node(model_dir: str, l_images: np.ndarray, hint_maps: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, dict]:
     """The TF.js model in model_dir on l_images (N, h, w, 1), one at a time, in Node:
-    (ab (N, h, w, 2), info with the backend and per-image latency)."""
-    arrays = {f"l{i}": l[None] for i, l in enumerate(l_images)}
-    return run_node({"op": "model", "model_dir": model_dir,
-                     "inputs": [{"array": name} for name in arrays]}, arrays)
+    (ab (N, h, w, 2), info with the backend and per-image latency). `hint_maps` (N, h, w, 3)
+    (colorgan/hints.py) for a hint model's three inputs: l, hint_ab (its a*b*), hint_mask."""
+    arrays, inputs = {}, []
+    for i, l in enumerate(l_images):
+        arrays[f"l{i}"] = l[None]
+        feeds = {"l": {"array": f"l{i}"}}
+        if hint_maps is not None:
+            arrays[f"hint_ab{i}"] = hint_maps[i, None, ..., :2]
+            arrays[f"hint_mask{i}"] = hint_maps[i, None, ..., 2:]
+            feeds.update(hint_ab={"array": f"hint_ab{i}"}, hint_mask={"array": f"hint_mask{i}"})
+        inputs.append(feeds)
+    return run_node({"op": "model", "model_dir": model_dir, "inputs": inputs}, arrays)
 
 
 def model_size(model_dir: str) -> int:

@@ -110,6 +110,23 @@ def tiny_tfjs(tiny_workdir, tmp_path_factory) -> str:
                          cache_dir=CONVERTER_CACHE)[0]
 
 
+@pytest.fixture(scope="module")
+def hint_model(tiny_workdir, tiny_config, tmp_path_factory):
+    """A tiny hint model fine-tuned 2 steps from the tiny automatic one, its hint branch then
+    made strong (2 steps barely move it) so a hint visibly changes the colour."""
+    from colorgan import inference, train  # noqa: PLC0415  (TF import only when needed)
+
+    cfg = with_changes(tiny_config, model={"hint_inputs": True},
+                       train={"steps": 2, "init_from": tiny_workdir})
+    workdir = str(tmp_path_factory.mktemp("hint-run"))
+    train.train(cfg, workdir)
+    model = inference.load_model(workdir)
+    conv = model.generator.get_layer("enc1_hint_conv")
+    rng = np.random.default_rng(0)
+    conv.set_weights([rng.normal(0, 3.0, w.shape).astype(np.float32) for w in conv.get_weights()])
+    return model
+
+
 # -------------------------------------------------- helpers shared by the training tests
 def snapshot(variables) -> list[np.ndarray]:
     return [np.array(v) for v in variables]

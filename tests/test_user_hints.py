@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 import colorgan
-from colorgan import colorize, inference, train, user_hints
+from colorgan import colorize, inference, user_hints
 from colorgan.errors import UserError
-from conftest import run_main, smooth_color_image, with_changes
+from conftest import run_main, smooth_color_image
 
 BLUE = "#4a7bd0"
 
@@ -73,21 +73,6 @@ def test_a_hint_lands_in_its_model_cell_and_radius_scales():
                                    (64, 96), (32, 48)).numpy()[0]
         assert wide[..., 2].sum() == side * side, radius
     assert not user_hints.hint_map([], (64, 96), (32, 48)).numpy().any()
-
-
-@pytest.fixture(scope="module")
-def hint_model(tiny_workdir, tiny_config, tmp_path_factory) -> inference.Colorizer:
-    """A tiny hint model fine-tuned 2 steps from the tiny automatic one, its hint branch then
-    made strong (2 steps barely move it) so a hint visibly changes the colour."""
-    cfg = with_changes(tiny_config, model={"hint_inputs": True},
-                       train={"steps": 2, "init_from": tiny_workdir})
-    workdir = str(tmp_path_factory.mktemp("hint-run"))
-    train.train(cfg, workdir)
-    model = inference.load_model(workdir)
-    conv = model.generator.get_layer("enc1_hint_conv")
-    rng = np.random.default_rng(0)
-    conv.set_weights([rng.normal(0, 3.0, w.shape).astype(np.float32) for w in conv.get_weights()])
-    return model
 
 
 def _photo(tmp_path, name="p.png"):

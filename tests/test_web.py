@@ -1,12 +1,15 @@
 """colorgan.web and the browser page: the JS ports (sRGB <-> Lab, the render size, the antialiased
-L resize, ab upsampling) against the Python definitions, run in Node; and the page itself in
-headless Chromium (selenium + chromium-driver from Debian), served by `python -m colorgan.web`
-with the tiny model exported to TF.js: a photo's result against `python -m colorgan.colorize`,
-EXIF orientation, bad files, the network log. One server, browser and page per module."""
+L resize, ab upsampling, the hint map) against the Python definitions, run in Node; and the page
+itself in headless Chromium (selenium + chromium-driver from Debian), served by `python -m
+colorgan.web` with the tiny model exported to TF.js: a photo's result against `python -m
+colorgan.colorize`, EXIF orientation, bad files, the network log. Then a tiny hint model's export
+and page: the hint tools (click, colour, drag, delete) against colorize_array with the same hints.
+One server, browser and page per module (and one more server for the hint model)."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -22,10 +25,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color, colorize, config, images, inference, tfjs, upsampling
+from colorgan import (color, colorize, config, images, inference, models, tfjs, upsampling,
+                      user_hints)
 from colorgan import web
+from colorgan.web import browser as browser_lib
 from colorgan.web.browser import Browser
-from conftest import run_main, smooth_color_image
+from conftest import CONVERTER_CACHE, run_main, smooth_color_image
 
 # float32 TF.js (CPU backend) against float32 TF: pow and cube root in other libraries, on Lab
 # values of order 100 (measured max 2e-5 Lab units) and on [0, 1] sRGB (measured 3e-7).
@@ -33,6 +38,8 @@ LAB_ATOL = 1e-3
 RGB_ATOL = 1e-5
 # Resizes and the guided filter: sums of a few float32 products of values of order 1.
 UPSAMPLE_ATOL = 1e-5
+# A TF.js model in Node against Keras (tests/test_tfjs.py): float16 weights, mean Lab units.
+NODE_VS_KERAS_MEAN_AB = 0.05
 # The page's result against the colourise CLI on the same photo and model: float16 weights in
 # TF.js's WebGL/WASM kernels vs float32 Keras, and Chromium's JPEG decoder vs Pillow's. Measured:
 # max 1 level, mean < 0.01 per channel (the tiny model; the shipped one on a 768x512 photo too),
@@ -255,12 +262,13 @@ def test_a_photo_chosen_before_the_model_loads_waits_for_it(browser, server_url,
         browser.driver.find_element("id", "file").send_keys(photo)
         assert "waiting for the model" in browser.driver.find_element("id", "status").text
         card = browser.upload(photo)  # a second one, and both finish
-        assert len(browser.driver.find_elements("css selector", ".result.done")) == 2, card.text
-        # This module's requests so far went to its two servers only (the log is drained here).
-        assert all(u.startswith((url, server_url)) for u in browser.requested_urls()
-                   if u.startswith("http"))
+        browser_lib.wait(lambda: len(browser.driver.find_elements(
+            "css selector", ".result.done")) == 2, lambda: card.text)
     finally:
+        requested = browser.requested_urls()  # drained even on failure: the next test reads its own
         server.shutdown()
+    # This module's requests so far went to its two servers only.
+    assert all(u.startswith((url, server_url)) for u in requested if u.startswith("http"))
 
 
 def test_opened_from_file_the_page_says_to_serve_it(browser):
@@ -302,3 +310,299 @@ def test_the_default_models_cache_follows_the_shipped_files(monkeypatch, tmp_pat
     for name in (config.PRETRAINED_WEIGHTS, config.CONFIG_JSON):
         (tmp_path / name).write_bytes(b"other " + name.encode())
     assert web._shipped_digest() != shipped
+
+
+# ----------------------------------------------------------- hints (a hint model, issue 18)
+HINT_CASES = [  # (photo H x W, the model's view h x w, hints): corners, radii, overlaps
+    ((64, 96), (32, 48), [user_hints.Hint(95, 10, (20.0, -40.0)),
+                          user_hints.Hint(0, 0, (-5.0, 30.0), radius=3),  # clipped at the corner
+                          user_hints.Hint(40, 30, (0.0, 0.0), radius=4),
+                          user_hints.Hint(41, 31, (60.0, 60.0), radius=2),  # overlaps the last
+                          user_hints.Hint(95.9, 63.9, (10.0, 10.0), radius=9)]),  # last half-px
+    ((61, 97), (32, 48), [user_hints.Hint(30.5, 20.25, (1.5, -2.5), radius=1.7),
+                          user_hints.Hint(96, 60, (100.0, -100.0), radius=40),
+                          user_hints.Hint(3, 58, (-7.0, 7.0), radius=0.75)]),
+    ((20, 30), (64, 96), [user_hints.Hint(10, 5, (3.0, 4.0), radius=1),  # the view larger
+                          user_hints.Hint(29, 0, (-3.0, -4.0), radius=2.5)]),
+    ((40, 100), (32, 48), [user_hints.Hint(50, 10, (0.0, 50.0), radius=5),  # unequal scales
+                           user_hints.Hint(99, 39, (-50.0, 0.0), radius=1.25)]),  # a radius tie
+    ((48, 64), (32, 40), []),
+]
+# ab / AB_SCALE in float32 both ways; overlaps average a few float32 values.
+HINT_AB_ATOL = 1e-6
+HINT_PHOTO_HW = (160, 240)  # big enough to click beside the ~18 px markers
+# A hint model's page against colorize_array on the same photo and hints: float16 weights in
+# TF.js's kernels vs float32 Keras, on a lossless PNG (no JPEG decoders involved). Measured on
+# WASM: max 1 level, mean < 0.001 per channel.
+HINT_PAGE_MEAN_LEVELS = 2.0
+HINT_PAGE_MAX_LEVELS = 3
+# The strong tiny hint model (strong_hints) moves ab by several Lab units around a hint, far
+# beyond the export's parity error (0.05; test_user_hints' N(0, 3) branch: 9.6 Lab units).
+HINT_EFFECT_AB = 2.0
+# A hint moves the colour near it by more than this (sRGB levels), with the module's strong tiny
+# hint model (strong_hints; measured: 23 levels for a hint of the result's own colour, 12 more
+# for another colour).
+HINT_CHANGE_LEVELS = 5
+NEAR_PX = 12  # half-side of the window around a hint where its effect is checked
+BLUE = "#4a7bd0"
+
+
+def _js_hint(hint: user_hints.Hint) -> dict:
+    return {"x": hint.x, "y": hint.y, "ab": list(hint.ab), "radius": hint.radius}
+
+
+@pytest.mark.parametrize("full_hw,render_hw,points", HINT_CASES)
+def test_hint_map_port_matches_user_hints(full_hw, render_hw, points):
+    got = _js("hints.hintMap", [_js_hint(p) for p in points], list(full_hw), list(render_hw))
+    want = user_hints.hint_map(points, full_hw, render_hw).numpy()
+    assert got.shape == want.shape == (1, *render_hw, 3)
+    np.testing.assert_array_equal(got[..., 2], want[..., 2])  # the same cells
+    np.testing.assert_allclose(got[..., :2], want[..., :2], atol=HINT_AB_ATOL)
+    assert (want[..., 2].sum() > 0) == bool(points)
+
+
+@pytest.mark.parametrize("hex_colour", ["#4a7bd0", "#000000", "#ffffff", "#ff0000", "#12ab7f"])
+def test_hex_to_ab_port_matches_user_hints(hex_colour):
+    got = _js("hints.hexToAb", hex_colour)
+    np.testing.assert_allclose(got, user_hints.hex_to_ab(hex_colour), atol=LAB_ATOL)
+
+
+def _js_value(fn: str, *args):
+    """colorgan.<fn> in Node for a result that is not an array (its JSON value)."""
+    return tfjs.run_node({"op": "call", "fn": fn, "args": list(args)}, {})[1]["value"]
+
+
+def test_the_hints_fingerprint_and_record_text_match_colorize():
+    """A hinted download's provenance names its hints as colorgan.colorize's outputs do: the
+    same hash of the same points (floats written as Python writes them), in the sorted text."""
+    doc = [{"x": 120, "y": 80.5, "ab": [-5, -32], "radius": 4},  # as a hints file gives them
+           {"x": 0, "y": 3, "ab": [23.456787109375, -1e-05]},
+           {"x": 7, "y": 9, "ab": [-0.0, 3.0517578125e-05], "radius": 1.5}]
+    want = user_hints.fingerprint(user_hints.parse({"points": doc}, 200, 100))
+    assert _js_value("hints.fingerprint", doc) == want
+    record = {"color_upsample": "bilinear", "flip_average": False, "model": "g-0", "zeta": 1.0}
+    text = images.provenance_text(record)
+    got = _js_value("hints.withHintsText", text, record, want)
+    assert got == images.provenance_text({**record, "hints": want})
+    late = {"alpha": 1, "beta": "x"}  # no key after "hints"
+    assert _js_value("hints.withHintsText", images.provenance_text(late), late, want) == \
+        images.provenance_text({**late, "hints": want})
+
+
+@pytest.fixture(scope="module")
+def strong_hints(hint_model) -> inference.Colorizer:
+    """test_user_hints' tiny hint model (this module's own instance) with its hint branch ten
+    times stronger, N(0, 30): the page's hints have radius 0, one 5 x 5 px render cell of the
+    test photo, where N(0, 3) moves the colour by ~3 levels only (another colour: 1 level),
+    too close to the page's 1-level agreement with Python to tell hints apart."""
+    conv = hint_model.generator.get_layer("enc1_hint_conv")
+    rng = np.random.default_rng(1)
+    conv.set_weights([rng.normal(0, 30.0, w.shape).astype(np.float32) for w in conv.get_weights()])
+    hint_model.model_id = ""  # new weights: a new identity (provenance)
+    return hint_model
+
+
+@pytest.fixture(scope="module")
+def hint_tfjs(strong_hints, tmp_path_factory) -> str:
+    """The strong tiny hint model exported to TF.js (float16), as tiny_tfjs is."""
+    from colorgan import export  # noqa: PLC0415
+    output = str(tmp_path_factory.mktemp("hint-tfjs"))
+    return export.export(strong_hints, output, formats=("tfjs",), cache_dir=CONVERTER_CACHE)[0]
+
+
+def test_a_hint_models_tfjs_export_takes_hints_and_zeros_are_automatic(
+        hint_tfjs, strong_hints, tiny_tfjs):
+    with open(os.path.join(hint_tfjs, "model.json"), encoding="utf-8") as f:
+        inputs = json.load(f)["signature"]["inputs"].values()
+    # (The converter keys some inputs by tensor name, "l:0", others by name: compare the names.)
+    assert sorted(i["name"] for i in inputs) == ["hint_ab:0", "hint_mask:0", "l:0"]
+    info = inference.read_sidecar(os.path.join(hint_tfjs, web.WEB_SIDECAR))
+    assert info["hints"] is True
+    parity = info["parity"]
+    assert parity["hints_per_image"] == 5 and parity["images"] > 0
+    assert parity["mean_ab_error"] <= tfjs.PARITY_TOLERANCE["float16"]
+    automatic = inference.read_sidecar(os.path.join(tiny_tfjs, web.WEB_SIDECAR))
+    assert "hints" not in automatic and "hints_per_image" not in automatic["parity"]
+    # One model, both modes: zero hints are the Keras model's automatic mode, a hint moves it.
+    l = np.random.default_rng(4).uniform(-1, 1, (1, 32, 40, 1)).astype(np.float32)
+    one = user_hints.hint_map([user_hints.Hint(20, 16, (40.0, -40.0), radius=2)], (32, 40),
+                              (32, 40)).numpy()
+    both, _ = tfjs.predict_node(hint_tfjs, np.concatenate([l, l]),
+                                np.concatenate([np.zeros_like(one), one]))
+    automatic_ab = strong_hints.predict_ab(tf.constant(l)).numpy()[0]
+    hinted_ab = models.predict_ab(strong_hints.generator, tf.constant(l), strong_hints.config.model,
+                                  hint_map=one).numpy()[0]
+    assert np.mean(np.abs(both[0] - automatic_ab)) * color.AB_SCALE <= NODE_VS_KERAS_MEAN_AB
+    assert np.mean(np.abs(both[1] - hinted_ab)) * color.AB_SCALE <= NODE_VS_KERAS_MEAN_AB
+    assert np.abs(both[1] - both[0]).max() * color.AB_SCALE > HINT_EFFECT_AB
+
+
+@pytest.fixture(scope="module")
+def hint_url(hint_tfjs):
+    server, url = web.serve_in_thread(hint_tfjs)
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def hint_photo(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("hint-photo") / "street.png")
+    Image.fromarray(smooth_color_image(*HINT_PHOTO_HW, 21)).save(path)
+    return path
+
+
+def _png_rgb(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.int16)
+
+
+def _hex_rgb(hex_colour: str) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex(hex_colour[1:]), np.uint8).astype(np.int16)
+
+
+def _python(model, photo: str, points: list[dict]) -> np.ndarray:
+    rgb_u8 = np.asarray(Image.open(photo).convert("RGB"))
+    return inference.colorize_array(rgb_u8, model, hints=points).astype(np.int16)
+
+
+def _assert_matches_python(got: np.ndarray, want: np.ndarray) -> None:
+    diff = np.abs(got - want)
+    assert diff.mean(axis=(0, 1)).max() <= HINT_PAGE_MEAN_LEVELS and diff.max() <= \
+        HINT_PAGE_MAX_LEVELS, (diff.mean(axis=(0, 1)), diff.max())
+
+
+def _near(image: np.ndarray, x: int, y: int) -> np.ndarray:
+    return image[max(y - NEAR_PX, 0):y + NEAR_PX + 1, max(x - NEAR_PX, 0):x + NEAR_PX + 1]
+
+
+def _marker(card, index: int = -1):
+    return card.find_elements("css selector", ".hint")[index]
+
+
+def _click_photo(browser, card, x: int, y: int) -> None:
+    """A real click on photo pixel (x, y) of the card's result (shown at 1:1)."""
+    from selenium.webdriver import ActionChains  # noqa: PLC0415
+    layer = card.find_element("css selector", ".hint-layer")
+    size = layer.size
+    ActionChains(browser.driver).move_to_element_with_offset(
+        layer, x - size["width"] // 2, y - size["height"] // 2).click().perform()
+
+
+def test_the_hint_tools_appear_for_a_hint_model_only(browser, server_url, hint_url, hint_photo):
+    browser.open(server_url)
+    card = browser.upload(hint_photo)
+    assert "done" in card.get_attribute("class")
+    for selector in (".hint-tools", ".hint-layer", "canvas", "input[type=color]"):
+        assert not browser.driver.find_elements("css selector", selector), selector
+    assert card.find_element("css selector", "img.after").get_attribute("src").startswith("blob:")
+    browser.open(hint_url)
+    card = browser.upload(hint_photo)
+    assert "done" in card.get_attribute("class"), card.text
+    picker = card.find_element("css selector", "input[type=color].hint-colour")
+    assert picker.accessible_name == "Hint colour" and not picker.is_enabled()
+    assert card.find_element("css selector", "canvas.after").size["width"] == HINT_PHOTO_HW[1]
+    assert not card.find_elements("css selector", "img.after") and not _hints(card)
+
+
+def _hints(card) -> list[dict]:
+    return [{"x": int(m.get_attribute("data-x")), "y": int(m.get_attribute("data-y")),
+             "color": m.get_attribute("data-hex")}
+            for m in card.find_elements("css selector", ".hint")]
+
+
+def test_placing_changing_moving_and_deleting_hints_recolour_the_photo(
+        browser, hint_url, hint_photo, strong_hints, hint_tfjs):
+    from selenium.webdriver import ActionChains, Keys  # noqa: PLC0415
+    browser.open(hint_url)
+    card = browser.upload(hint_photo)
+    automatic = _png_rgb(browser.canvas_png(card))
+    automatic_record = images.read_provenance(io.BytesIO(browser.download(card)))
+    assert automatic_record == inference.read_sidecar(os.path.join(
+        hint_tfjs, web.WEB_SIDECAR))["provenance"]
+    _assert_matches_python(automatic, _python(strong_hints, hint_photo, []))
+    # A click: a marker there, the picker at the model's own colour there, the colour near it moves.
+    browser.change_hints(card, lambda: _click_photo(browser, card, 60, 50))
+    (placed,) = _hints(card)
+    assert abs(placed["x"] - 60) <= 1 and abs(placed["y"] - 50) <= 1
+    picker = card.find_element("css selector", ".hint-colour")
+    start = _hex_rgb(picker.get_attribute("value"))
+    python_auto = _python(strong_hints, hint_photo, [])
+    assert np.abs(start - python_auto[placed["y"], placed["x"]]).max() <= 2
+    np.testing.assert_array_equal(start, automatic[placed["y"], placed["x"]])
+    clicked = _png_rgb(browser.canvas_png(card))
+    assert np.abs(_near(clicked - automatic, placed["x"], placed["y"])).max() > HINT_CHANGE_LEVELS
+    _assert_matches_python(clicked, _python(strong_hints, hint_photo, [placed]))
+    # A new colour from the picker.
+    browser.change_hints(card, lambda: browser.driver.execute_script(
+        "arguments[0].value = arguments[1];"
+        " arguments[0].dispatchEvent(new Event('input', {bubbles: true}));", picker, BLUE))
+    assert _hints(card) == [{**placed, "color": BLUE}]
+    blue = _png_rgb(browser.canvas_png(card))
+    _assert_matches_python(blue, _python(strong_hints, hint_photo, _hints(card)))
+    assert np.abs(_near(blue - clicked, placed["x"], placed["y"])).max() > HINT_CHANGE_LEVELS
+    # Dragged 100 px right: the colour follows, the download too.
+    handle = _marker(card).find_element("css selector", ".hint-handle")
+    figures = browser.change_hints(card, lambda: ActionChains(browser.driver).click_and_hold(
+        handle).move_by_offset(100, 40).release().perform())
+    (moved,) = _hints(card)
+    assert abs(moved["x"] - placed["x"] - 100) <= 1 and abs(moved["y"] - placed["y"] - 40) <= 1
+    dragged = _png_rgb(browser.canvas_png(card))
+    _assert_matches_python(dragged, _python(strong_hints, hint_photo, [moved]))
+    download = browser.download(card)
+    np.testing.assert_array_equal(_png_rgb(download), dragged)
+    record = images.read_provenance(io.BytesIO(download))  # names its hints, as colorize does
+    assert record.pop("hints")["points"] == 1 and record == automatic_record
+    assert figures["update_ms"] > 0 and figures["latency_ms"] >= figures["update_ms"]
+    # A second hint; the Delete key removes the selected one, the × the other.
+    browser.change_hints(card, lambda: _click_photo(browser, card, 40, 120))
+    assert len(_hints(card)) == 2
+    browser.change_hints(card, lambda: _marker(card).find_element(
+        "css selector", ".hint-handle").send_keys(Keys.DELETE))
+    assert _hints(card) == [moved]
+    np.testing.assert_array_equal(_png_rgb(browser.canvas_png(card)), dragged)
+    remove = _marker(card).find_element("css selector", ".hint-delete")
+    assert "delete the hint at" in remove.accessible_name
+    browser.change_hints(card, remove.click)
+    assert not _hints(card)
+    np.testing.assert_array_equal(_png_rgb(browser.canvas_png(card)), automatic)
+    assert images.read_provenance(io.BytesIO(browser.download(card))) == automatic_record
+
+
+@pytest.mark.parametrize("backend", ["webgl", "wasm"])
+def test_colorize_rgb_takes_hints_on_a_hint_model_only(browser, server_url, hint_url,
+                                                       strong_hints, backend):
+    """colorize.colorizeRgb in the page, on each backend: a hint model's result with hints
+    (in photo pixels, Lab a*b*, a radius) is colorize_array's with the same hints; without hints
+    ([] or none) both models give their automatic result; the automatic model ignores hints."""
+    script = (
+        "const [rgbU8, hints, done] = arguments; const {colorize, color} = colorgan;"
+        " colorize.loadModel('model/').then(({model, info}) => {"
+        "   const rgb = tf.tensor([rgbU8]).div(255);"
+        "   const run = (h) => color.toUint8(colorize.colorizeRgb(model, info, rgb, h))"
+        "     .arraySync()[0];"
+        "   done([tf.getBackend(), run(), run([]), run(hints)]); });")
+    rgb_u8 = smooth_color_image(40, 56, 9)
+    points = [{"x": 20, "y": 10, "ab": [60.0, -60.0], "radius": 3},
+              {"x": 55, "y": 39, "ab": [-30.0, 20.0]}]
+    for url, hinted in ((server_url, False), (hint_url, True)):
+        browser.open(f"{url}?backend={backend}")
+        ran, plain, empty, with_hints = browser.driver.execute_async_script(
+            script, rgb_u8.tolist(), points)
+        plain, empty, with_hints = (np.array(a, np.int16) for a in (plain, empty, with_hints))
+        assert ran == backend
+        np.testing.assert_array_equal(plain, empty)
+        if hinted:
+            _assert_matches_python(plain, inference.colorize_array(rgb_u8, strong_hints))
+            _assert_matches_python(with_hints, inference.colorize_array(rgb_u8, strong_hints,
+                                                                        hints=points))
+            assert np.abs(with_hints - plain).max() > HINT_CHANGE_LEVELS
+        else:
+            np.testing.assert_array_equal(with_hints, plain)
+
+
+def test_the_hint_page_requests_only_its_own_files(browser, server_url, hint_url):
+    """Every request since the network log was last read (the hint tests') went to this
+    module's servers."""
+    urls = browser.requested_urls()
+    assert any(u.startswith(hint_url) for u in urls)
+    network = [u for u in urls if u.split(":", 1)[0] in ("http", "https", "ws", "wss")]
+    assert [u for u in network if not u.startswith((hint_url, server_url))] == []

@@ -82,6 +82,26 @@ class Browser:
             " s += String.fromCharCode(...u.subarray(i, i + 32768)); done(btoa(s)); });", href)
         return base64.b64decode(b64)
 
+    def canvas_png(self, card) -> bytes:
+        """A hint model's card: its result canvas as PNG bytes (the pixels shown, lossless)."""
+        url = self.driver.execute_script(
+            "return arguments[0].querySelector('canvas.after').toDataURL('image/png');", card)
+        return base64.b64decode(url.split(",", 1)[1])
+
+    def change_hints(self, card, action: Callable[[], Any]) -> dict:
+        """Runs `action` (a click, drag, key or colour on a hint model's card) and waits until
+        the card shows the result for the newest hints. Returns the page's own figures of the
+        last re-colouring: update_ms (model run to canvas drawn) and latency_ms (from the first
+        change it includes to the canvas drawn: the debounce delay and any run queued before)."""
+        version = lambda: int(card.get_attribute("data-hint-version"))  # noqa: E731
+        before = version()
+        action()
+        wait(lambda: version() > before and card.get_attribute("data-rendered-version") == str(
+            version()), lambda: f"the re-colouring after a hint change "
+                                f"({card.find_element('css selector', '.hint-status').text})")
+        return {"update_ms": float(card.get_attribute("data-update-ms")),
+                "latency_ms": float(card.get_attribute("data-hint-latency-ms"))}
+
     def requested_urls(self) -> list[str]:
         """Every URL the browser requested since the last call (its performance log)."""
         return [json.loads(entry["message"])["message"]["params"]["request"]["url"]

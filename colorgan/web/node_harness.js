@@ -2,17 +2,20 @@
 // (colorgan/tfjs.py run_node): the vendored TF.js (CPU backend: float32, the reference
 // arithmetic; no npm install needed) plus static/js/*.js, loaded as a browser loads them.
 //   node node_harness.js REQUEST.json   ->  one JSON line on stdout
-// REQUEST: {"op": "model", "model_dir": D, "inputs": [{"file": F, "shape": S}], "output": F}
+// REQUEST: {"op": "model", "model_dir": D, "inputs": [{"l": {"file": F, "shape": S}, ...}],
+//           "output": F}  (one feed per run: l, and a hint model's hint_ab and hint_mask)
 //      or  {"op": "call", "fn": "upsampling.renderL", "args": [{"file": F, "shape": S} | value],
 //           "output": F}
-// Arrays are raw little-endian float32 files; the output is written the same way.
+// Arrays are raw little-endian float32 files; the output is written the same way (a tensor or
+// an array of numbers; any other result is the JSON line's "value").
 "use strict";
 const fs = require("fs");
 const path = require("path");
 const vm = require("vm");
 
 const STATIC = path.join(__dirname, "static");
-const SCRIPTS = ["vendor/tf.min.js", "js/color.js", "js/upsampling.js", "js/colorize.js"];
+const SCRIPTS = ["vendor/tf.min.js", "js/color.js", "js/upsampling.js", "js/hints.js",
+  "js/colorize.js"];
 
 /** Evaluates a browser script in this realm's global scope (UMD bundles then see no CommonJS
  * `exports` and attach to globalThis, as in a page). */
@@ -57,9 +60,9 @@ async function runModel(request) {
   const outputs = [];
   const ms = [];
   for (const spec of request.inputs) {
-    const l = readArray(spec);
+    const feeds = Object.fromEntries(Object.entries(spec).map(([name, a]) => [name, readArray(a)]));
     const t0 = performance.now();
-    const ab = model.execute({ l });
+    const ab = model.execute(feeds);
     await ab.data();
     ms.push(performance.now() - t0);
     outputs.push(ab);
@@ -72,9 +75,15 @@ async function callFunction(request) {
   const fn = globalThis.colorgan[namespace][name];
   const args = request.args.map((a) => (a !== null && typeof a === "object" && a.file ? readArray(a) : a));
   const result = await fn(...args);
-  const shape = result instanceof globalThis.tf.Tensor ? await writeArray(result, request.output)
-    : (fs.writeFileSync(request.output, Buffer.from(Float32Array.from(result).buffer)), [result.length]);
-  return { shape };
+  if (result instanceof globalThis.tf.Tensor) {
+    return { shape: await writeArray(result, request.output) };
+  }
+  if (Array.isArray(result) && result.every((v) => typeof v === "number")) {
+    fs.writeFileSync(request.output, Buffer.from(Float32Array.from(result).buffer));
+    return { shape: [result.length] };
+  }
+  fs.writeFileSync(request.output, "");  // anything else (strings, objects) comes back as JSON
+  return { shape: [0], value: result };
 }
 
 (async () => {

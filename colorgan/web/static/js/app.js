@@ -1,6 +1,7 @@
 // The page: pick a TF.js backend (WebGL on a GPU, else WASM, else CPU), load the model from ./model/,
 // colourise each chosen or dropped photo in turn, show it with a before/after slider, a
 // download link (once ready) and the time taken. Bad files get a message; the page goes on.
+// A hint model's results also get the hint tools (js/hint_editor.js).
 (function (root) {
   "use strict";
   const tf = root.tf;
@@ -46,39 +47,84 @@
   }
 
   async function colourise(file, node) {
+    const { color } = root.colorgan;
     const meta = node.querySelector(".meta");
     const t0 = performance.now();
     const { bitmap, width, height, note } = await photo.decodePhoto(file);
     const before = await photo.toCanvas(bitmap, width, height);
     bitmap.close();
-    const [rgbU8, grayU8] = tf.tidy(() => {
-      const { color } = root.colorgan;
-      const rgb = tf.browser.fromPixels(before).toFloat().div(255).expandDims(0);
-      const out = colorize.colorizeRgb(state.model, state.info, rgb);
-      return [color.toUint8(out).squeeze([0]), color.toUint8(color.grayRgb(rgb)).squeeze([0])];
-    });
+    const rgb = tf.tidy(() => tf.browser.fromPixels(before).toFloat().div(255).expandDims(0));
+    const view = colorize.prepare(state.info, rgb);
+    const [rgbU8, grayU8] = tf.tidy(() => [
+      color.toUint8(colorize.finish(state.model, state.info, view, [])).squeeze([0]),
+      color.toUint8(color.grayRgb(rgb)).squeeze([0])]);
+    rgb.dispose();
     const after = await photo.toCanvas(rgbU8, width, height);
     const gray = await photo.toCanvas(grayU8, width, height);  // "before": what the model sees
     tf.dispose([rgbU8, grayU8]);
-    const png = new Uint8Array(await (await photo.canvasPng(after)).arrayBuffer());
-    const result = photo.withProvenance(png, state.info.provenance, state.info.provenance_text);
-    const ms = performance.now() - t0;
-    node.querySelector(".after").src = URL.createObjectURL(result);
-    node.querySelector(".before").src = URL.createObjectURL(await photo.canvasPng(gray));
-    node.querySelector(".compare").hidden = false;
-    const slider = node.querySelector(".slider");
-    slider.addEventListener("input", () => {
-      node.querySelector(".before").style.clipPath = `inset(0 ${100 - slider.value}% 0 0)`;
-    });
     const link = document.createElement("a");
     link.className = "download";
     link.download = file.name.replace(/\.[^.]*$/, "") + "_colorized.png";
-    link.href = node.querySelector(".after").src;
     link.textContent = "Download PNG";
+    link.href = await resultUrl(after);
+    const ms = performance.now() - t0;
+    node.querySelector(".after").src = link.href;
+    node.querySelector(".before").src = URL.createObjectURL(await photo.canvasPng(gray));
+    node.querySelector(".compare").hidden = false;
+    const slider = node.querySelector(".slider");
+    const clip = () => {
+      node.querySelector(".before").style.clipPath = `inset(0 ${100 - slider.value}% 0 0)`;
+    };
+    slider.addEventListener("input", clip);
+    if (state.info.hints) {
+      showHintTools(node, after, view, link);
+      slider.value = "0";  // the result in full view while placing hints
+      clip();
+    } else {
+      tf.dispose([view.l, view.small]);
+    }
     meta.textContent = `${width}×${height}, colourised in ${Math.round(ms)} ms on ${tf.getBackend()}` +
       (note ? `; ${note}` : "") + ". ";
     meta.append(link);
     node.dataset.ms = String(ms);
+  }
+
+  /** A blob: URL of the canvas as PNG with the provenance chunks; a hinted result's record
+   * names its hints, as colorgan.colorize's does (`points`: the hints drawn, if any). */
+  async function resultUrl(canvas, points) {
+    const { provenance, provenance_text: text } = state.info;
+    const { hints } = root.colorgan;
+    const recordText = points && points.length ? hints.withHintsText(text, provenance,
+      await hints.fingerprint(points)) : text;
+    const png = new Uint8Array(await (await photo.canvasPng(canvas)).arrayBuffer());
+    return URL.createObjectURL(photo.withProvenance(png, provenance, recordText));
+  }
+
+  /** A hint model's result: the canvas `after` replaces the card's image and is redrawn for
+   * each change of the hints (the photo's `view` is kept for it); the download follows. */
+  function showHintTools(node, after, view, link) {
+    const { color, hints, hintEditor } = root.colorgan;
+    after.className = "after";
+    after.setAttribute("role", "img");
+    after.setAttribute("aria-label", "colourised");
+    node.querySelector("img.after").replaceWith(after);
+    hintEditor.attach({
+      node, canvas: after, width: after.width, height: after.height,
+      hexToAb: hints.hexToAb,
+      async recolour(points) {
+        const t0 = performance.now();
+        const rgbU8 = tf.tidy(() => color.toUint8(
+          colorize.finish(state.model, state.info, view, points)).squeeze([0]));
+        await tf.browser.toPixels(rgbU8, after);
+        rgbU8.dispose();
+        node.dataset.updateMs = String(performance.now() - t0);
+      },
+      async settled(points) {
+        const old = link.href;
+        link.href = await resultUrl(after, points);
+        URL.revokeObjectURL(old);
+      },
+    });
   }
 
   async function drain() {

@@ -105,9 +105,7 @@ def with_hint_branch(colorizer: inference.Colorizer) -> inference.Colorizer:
     cfg = colorizer.config
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hint_inputs=True))
     generator = models.build_generator(cfg.model)
-    for layer in colorizer.generator.layers:
-        if layer.weights:
-            generator.get_layer(layer.name).set_weights(layer.get_weights())
+    models.copy_weights_by_name(colorizer.generator, generator)
     return inference.keras_colorizer(generator, cfg, f"{colorizer.source} + zero hint branch")
 
 

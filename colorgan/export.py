@@ -46,7 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import (cli, color, config, data, export_hints, hints, images, inference, models,
+from colorgan import (cli, color, config, data, export_hints, images, inference, models,
                       quiet, tfjs)
 from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
@@ -66,10 +66,7 @@ WEB_SIDECAR = config.WEB_SIDECAR
 PARITY_TOLERANCE = {"tflite_fp32": 0.05, "tflite_fp16": 0.5, "tflite_int8": 4.0}
 # A converted model far smaller than its weights, or producing non-finite values, is broken.
 MIN_SIZE_FRACTION = {"tflite_fp32": 0.9, "tflite_fp16": 0.45, "tflite_int8": 0.2}
-# A hint model's TF.js parity: hints revealing random model-space colours up to this (the range
-# a*b* mostly takes; as export_hints' TFLite parity), drawn from a fixed seed.
-TFJS_HINT_AB = 0.6
-TFJS_HINTS_SEED = 5
+TFJS_HINTS_SEED = 5  # a hint model's TF.js parity hints (export_hints.hint_maps)
 _BYTES_PER_WEIGHT = 4
 _LATENCY_RUNS = 5
 
@@ -308,10 +305,7 @@ def _tfjs_outputs(colorizer: inference.Colorizer, model_dir: str, l_images: np.n
         converted, info = tfjs.predict_node(model_dir, l_images)
         keras_fn = tf.function(colorizer.predict_ab)
         return converted, np.concatenate([keras_fn(l[None]).numpy() for l in l_images]), info
-    colours = tf.random.stateless_uniform([*l_images.shape[:3], 2], [TFJS_HINTS_SEED, 1],
-                                          -TFJS_HINT_AB, TFJS_HINT_AB)
-    maps = hints.simulate(colours, tf.constant([TFJS_HINTS_SEED, 2]),
-                          count=export_hints.PARITY_HINTS).numpy()
+    maps = export_hints.hint_maps(l_images, TFJS_HINTS_SEED, count=export_hints.PARITY_HINTS)
     converted, info = tfjs.predict_node(model_dir, l_images, maps)
     generator, cfg = colorizer.generator, colorizer.config.model
     keras_fn = tf.function(lambda l, m: models.predict_ab(generator, l, cfg, hint_map=m))

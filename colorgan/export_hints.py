@@ -21,11 +21,17 @@ from colorgan import hints, inference, models, quiet
 PARITY_HINTS = 5  # simulated hints per parity image
 
 
-def _hint_maps(l_images: np.ndarray, seed: int) -> np.ndarray:
-    """Simulated hint maps (N, h, w, 3) for `l_images` (N, h, w, 1): random colours revealed
-    at Zhang et al.'s points (half the images with none), the ranges the model meets."""
-    colours = tf.random.stateless_uniform([*l_images.shape[:3], 2], [seed, 1], -0.6, 0.6)
-    return hints.simulate(colours, tf.constant([seed, 2]), free_fraction=0.5).numpy()
+PARITY_COLOUR = 0.6  # simulated hints reveal random model-space colours up to this (mostly a*b*'s)
+
+
+def hint_maps(l_images: np.ndarray, seed: int, count: int | None = None) -> np.ndarray:
+    """Simulated hint maps (N, h, w, 3) for `l_images` (N, h, w, 1), the same for a seed:
+    random colours revealed at Zhang et al.'s points; `count` points each (parity checks), or
+    the training draw with half the images hint-free (int8 calibration)."""
+    colours = tf.random.stateless_uniform([*l_images.shape[:3], 2], [seed, 1], -PARITY_COLOUR,
+                                          PARITY_COLOUR)
+    return hints.simulate(colours, tf.constant([seed, 2]), free_fraction=0.5,
+                          count=count).numpy()
 
 
 def _keras_fn(colorizer: inference.Colorizer):
@@ -42,7 +48,7 @@ def convert(colorizer: inference.Colorizer, variant: str, calibration: np.ndarra
     spec = lambda c, name: tf.TensorSpec([1, None, None, c], tf.float32, name=name)  # noqa: E731
     archive.add_endpoint("serving_default", _keras_fn(colorizer),
                          input_signature=[spec(1, "l"), spec(2, "hint_ab"), spec(1, "hint_mask")])
-    maps = _hint_maps(calibration, seed=3)
+    maps = hint_maps(calibration, seed=3)
     with tempfile.TemporaryDirectory() as tmp:
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
@@ -64,8 +70,7 @@ def run(content: bytes, l: np.ndarray, hint_map: np.ndarray) -> np.ndarray:
 def parity(colorizer: inference.Colorizer, content: bytes, l_images: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
     """(TFLite ab, Keras ab) (N, h, w, 2) on `l_images` with PARITY_HINTS simulated hints."""
-    colours = tf.random.stateless_uniform([*l_images.shape[:3], 2], [4, 1], -0.6, 0.6)
-    maps = hints.simulate(colours, tf.constant([4, 2]), count=PARITY_HINTS).numpy()
+    maps = hint_maps(l_images, seed=4, count=PARITY_HINTS)
     keras_fn = tf.function(_keras_fn(colorizer))
     lite = [run(content, l[None], m[None]) for l, m in zip(l_images, maps)]
     ref = [keras_fn(l[None], m[None, ..., :2], m[None, ..., 2:])["ab"].numpy()

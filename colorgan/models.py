@@ -190,6 +190,14 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
     return keras.Model([l_in, hints_in] if cfg.hint_inputs else l_in, out, name="generator")
 
 
+def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
+    """Sets every `target` layer that `source` has (by name) to source's weights; target's
+    other layers (a hint model's zero-initialised hint branch) keep theirs."""
+    for layer in source.layers:
+        if layer.weights:
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
 def generator_inputs(cfg: ModelConfig, l, hint_map=None):
     """What G takes: `l`, or [l, hint map] for a hint model (no hints: the automatic mode's
     zeros). Every caller of G goes through this."""

@@ -115,9 +115,7 @@ def _init_generator(generator: keras.Model, spec: str, model_cfg: ModelConfig) -
     if theirs == ours:
         generator.set_weights(source.get_weights())
     else:
-        for layer in source.layers:
-            if layer.weights:
-                generator.get_layer(layer.name).set_weights(layer.get_weights())
+        models.copy_weights_by_name(source, generator)
         logging.info("the hint branch starts at zero: the automatic model, exactly")
     logging.info("initialised the generator from %s", spec)
 

@@ -60,13 +60,37 @@ def _colorize_frames(model: inference.Colorizer, frames: Iterable[video_io.Frame
 
 def _colorize_batch(model: inference.Colorizer, batch: list[video_io.Frame], render_size: int,
                     stabilizer: temporal.Stabilizer | None) -> Iterator[video_io.Frame]:
-    views = model.predict_views([f.rgb.astype(np.float32) / color.UINT8_MAX for f in batch],
-                                render_size)
-    for frame, view in zip(batch, views):
+    for frame, view in zip(batch, _views(model, batch, render_size)):
         if stabilizer is not None:
-            ab = stabilizer.step(view.small.numpy()[0, ..., 0], np.asarray(view.ab[0], np.float32))
-            view = dataclasses.replace(view, ab=ab[None])
-        yield video_io.Frame(color.to_uint8(model.finish(view)).numpy(), frame.pts, frame.duration)
+            view = _stabilized(stabilizer, view)
+        yield _finished(model, frame, view)
+
+
+def _views(model: inference.Colorizer, batch: list[video_io.Frame],
+           render_size: int) -> list[inference.View]:
+    return model.predict_views([f.rgb.astype(np.float32) / color.UINT8_MAX for f in batch],
+                               render_size)
+
+
+def _stabilized(stabilizer: temporal.Stabilizer, view: inference.View) -> inference.View:
+    ab = stabilizer.step(view.small.numpy()[0, ..., 0], np.asarray(view.ab[0], np.float32))
+    return dataclasses.replace(view, ab=ab[None])
+
+
+def _finished(model: inference.Colorizer, frame: video_io.Frame,
+              view: inference.View) -> video_io.Frame:
+    return video_io.Frame(color.to_uint8(model.finish(view)).numpy(), frame.pts, frame.duration)
+
+
+def colorize_both_modes(model: inference.Colorizer, frames: Iterable[video_io.Frame],
+                        stabilizer: temporal.Stabilizer, *, render_size: int = 0
+                        ) -> Iterator[tuple[video_io.Frame, video_io.Frame, video_io.Frame]]:
+    """(input, 'none' output, 'flow' output) per frame, from one model call per frame: both
+    modes share the prediction and differ only in the temporal smoothing (evaluate --video)."""
+    for frame in frames:
+        (view,) = _views(model, [frame], render_size)
+        yield (frame, _finished(model, frame, view),
+               _finished(model, frame, _stabilized(stabilizer, view)))
 
 
 @dataclasses.dataclass

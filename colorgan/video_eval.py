@@ -29,13 +29,6 @@ def _decoded(reader: video_io.VideoReader) -> Iterator[video_io.Frame]:
     return (item for item in reader if isinstance(item, video_io.Frame))
 
 
-def _tee(source: Iterator[video_io.Frame], held: list) -> Iterator[video_io.Frame]:
-    """Yields the frames of `source`, keeping each in `held` until the caller pops it."""
-    for frame in source:
-        held.append(frame)
-        yield frame
-
-
 def evaluate_video(model: inference.Colorizer, path: str, *, render_size: int = 0,
                    max_pixels: int, limit: int = 0) -> dict:
     """Scores one video (at most `limit` frames; 0 = all).
@@ -50,18 +43,11 @@ def evaluate_video(model: inference.Colorizer, path: str, *, render_size: int = 
     stabilizer = temporal.Stabilizer()
     colour_seen = []
     with video_io.VideoReader(path, max_pixels) as reader:
-        held: list[video_io.Frame] = []
-        source = _tee(_limited(_decoded(reader), limit), held)
-        # Both modes read the same decoded frames: the flow mode's stream pulls them, the none
-        # mode colours the ones it has pulled (frames.colorize_frames batches of one).
-        flow_out = frames.colorize_frames(model, source, mode="flow", render_size=render_size,
-                                          batch_frames=1, stabilizer=stabilizer)
         count = 0
-        for out_flow in flow_out:
-            truth = held.pop(0)
-            (out_none,) = frames.colorize_frames(model, [truth], mode="none",
-                                                 render_size=render_size)
-            gray = color.to_uint8(color.gray_rgb(truth.rgb.astype(np.float32) / color.UINT8_MAX)).numpy()
+        for truth, out_none, out_flow in frames.colorize_both_modes(
+                model, _limited(_decoded(reader), limit), stabilizer, render_size=render_size):
+            gray = color.to_uint8(color.gray_rgb(truth.rgb.astype(np.float32)
+                                                 / color.UINT8_MAX)).numpy()
             outputs = {"flow": out_flow.rgb, "none": out_none.rgb, "input": gray}
             _accumulate(sums, prev, outputs, truth.rgb, estimator, colour_seen)
             count += 1

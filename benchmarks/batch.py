@@ -40,7 +40,7 @@ from typing import Callable
 from absl import app, flags
 
 import common  # benchmarks/common.py
-from colorgan import cli, colorize, config, data, pipeline
+from colorgan import cli, colorize, config, pipeline, sources
 from colorgan.errors import UserError
 from colorgan.pipeline import handler
 
@@ -65,7 +65,7 @@ common.reuse_flag("output", f"JSON results file (default: benchmarks/results/{NA
 
 def copy_photos(scratch: str) -> tuple[str, str, int]:
     """(folder of the photos, folder of the first one alone, how many photos)."""
-    root, files = data.list_split(config.DataConfig(data=FLAGS.data), FLAGS.split)
+    root, files = sources.list_split(config.DataConfig(data=FLAGS.data), FLAGS.split)
     files = files[:FLAGS.limit] if FLAGS.limit else files
     folders = (os.path.join(scratch, "photos"), os.path.join(scratch, "one"))
     for i, src in enumerate(files):

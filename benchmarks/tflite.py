@@ -9,7 +9,7 @@ that is absent, --calibration_images images) and written to a temporary director
 the file's). Every variant and the Keras generator (a tf.function of Colorizer.predict_ab: the
 reference for the errors) then colour the same inputs: the bundled photos (colorgan/samples),
 centre-cropped at the render size, with the LiteRT interpreter colorgan itself uses
-(inference.make_tflite_interpreter, at the runtime's default thread count).
+(tflite_runtime.make_interpreter, at the runtime's default thread count).
 Latency: per image, the median of --repeats passes over all photos, after --warmup passes,
 interleaved across variants. Error: mean and max |ab - ab_keras| over all pixels, in Lab units.
 Ratios: size and speed against tflite_fp32 (targets: int8 >= 1.5x faster than fp32; mean error
@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import common
-from colorgan import cli, color, data, export, inference
+from colorgan import cli, color, export, inference, sources, tflite_runtime
 from colorgan.config import DataConfig
 from colorgan.errors import UserError
 
@@ -50,12 +50,12 @@ common.reuse_flag("output", f"JSON results file (default: benchmarks/results/{NA
 def sample_photos(size: int) -> np.ndarray:
     """Model-space L (N, size, size, 1) of every bundled photo, centre-cropped."""
     samples = DataConfig(data="samples", split="train", val_fraction=0.0)
-    return export.calibration_l(samples, size, len(data.list_images(data.SAMPLES_DIR)))
+    return export.calibration_l(samples, size, len(sources.list_images(sources.SAMPLES_DIR)))
 
 
 def tflite_runner(content: bytes):
     """images (N, S, S, 1) -> ab (N, S, S, 2), one interpreter invocation per image."""
-    interpreter = inference.make_tflite_interpreter(content)
+    interpreter = tflite_runtime.make_interpreter(content)
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
 
     def run(images: np.ndarray) -> np.ndarray:

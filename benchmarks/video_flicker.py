@@ -31,8 +31,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  benchmarks/common.py
 
-from colorgan import cli, clips, color, config, data, frames, images, inference, metrics  # noqa: E402
-from colorgan import temporal, video_io  # noqa: E402
+from colorgan import cli, clips, color, config, frames, images, inference, metrics  # noqa: E402
+from colorgan import sources, temporal, video_io  # noqa: E402
 from colorgan.errors import UserError  # noqa: E402
 
 NAME = "video_flicker"
@@ -64,7 +64,7 @@ common.reuse_flag("output", f"JSON results file (default: benchmarks/results/{NA
 
 
 def load_photos() -> list[np.ndarray]:
-    _, files = data.list_split(config.DataConfig(data=FLAGS.data), FLAGS.split)
+    _, files = sources.list_split(config.DataConfig(data=FLAGS.data), FLAGS.split)
     files = files[:FLAGS.limit + 1] if FLAGS.limit else files  # +1: the last cut's second shot
     return [np.asarray(images.read_photo(f, config.DataConfig.max_pixels).rgb * 255 + 0.5,
                        np.uint8) for f in files]

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  benchmarks/common.py
 
-from colorgan import cli, clips, config, data, frames, images, inference, video_io  # noqa: E402
+from colorgan import cli, clips, config, frames, images, inference, sources, video_io  # noqa: E402
 
 NAME = "video_speed"
 FLAGS = flags.FLAGS
@@ -42,7 +42,7 @@ PHOTOS = "../shared/datasets/bsds500-jpg.tar.gz"
 
 def make_input(path: str, size: tuple[int, int]) -> np.ndarray:
     """Writes the gray pan clip of `size` to `path`; returns its decoded frames."""
-    _, files = data.list_split(config.DataConfig(data=PHOTOS), "test")
+    _, files = sources.list_split(config.DataConfig(data=PHOTOS), "test")
     photo = np.asarray(images.read_photo(files[0], config.DataConfig.max_pixels).rgb * 255 + 0.5,
                        np.uint8)
     scale = 1.5 * max(size[0] / photo.shape[0], size[1] / photo.shape[1])

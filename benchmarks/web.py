@@ -36,7 +36,8 @@ from absl import app, flags
 from PIL import Image
 
 import common
-from colorgan import cli, color, data, export, images, inference, models, user_hints, web
+from colorgan import (cli, color, data, export, export_tfjs, images, inference, models, sources,
+                      user_hints, web)
 from colorgan.web.browser import Browser
 
 FLAGS = flags.FLAGS
@@ -67,7 +68,7 @@ def export_variants(colorizer: inference.Colorizer, directory: str) -> list[dict
         start = time.perf_counter()
         (path,) = export.export(colorizer, os.path.join(directory, quantization), formats=("tfjs",),
                                 tfjs_quantization=quantization, cache_dir=FLAGS.cache_dir)
-        parity = inference.read_sidecar(os.path.join(path, export.WEB_SIDECAR))["parity"]
+        parity = inference.read_sidecar(os.path.join(path, export_tfjs.WEB_SIDECAR))["parity"]
         rows.append({"case": f"TF.js {quantization}", "path": path,
                      "size_mb": parity["size_bytes"] / 1e6, "export_s": time.perf_counter() - start,
                      "mean_ab_error": parity["mean_ab_error"], "max_ab_error": parity["max_ab_error"],
@@ -163,7 +164,7 @@ def hint_rows(colorizer: inference.Colorizer, directory: str, photo: str) -> lis
     hinted = hinted if hinted.takes_hints else with_hint_branch(hinted)
     (path,) = export.export(hinted, os.path.join(directory, "hints"), formats=("tfjs",),
                             cache_dir=FLAGS.cache_dir)
-    parity = inference.read_sidecar(os.path.join(path, export.WEB_SIDECAR))["parity"]
+    parity = inference.read_sidecar(os.path.join(path, export_tfjs.WEB_SIDECAR))["parity"]
     return [{"case": f"TF.js float16, hint model ({hinted.source})",
              "size_mb": parity["size_bytes"] / 1e6, "mean_ab_error": parity["mean_ab_error"],
              "max_ab_error": parity["max_ab_error"], "parity": parity},
@@ -203,7 +204,7 @@ def main(argv: list[str]) -> int:
     common.warn_if_busy(machine)
     with tempfile.TemporaryDirectory() as tmp:
         photo = os.path.join(tmp, "cat.jpg")
-        Image.open(os.path.join(data.SAMPLES_DIR, SAMPLE)).convert("RGB").resize(
+        Image.open(os.path.join(sources.SAMPLES_DIR, SAMPLE)).convert("RGB").resize(
             PHOTO_HW[::-1], Image.LANCZOS).save(photo, quality=95)
         exports = export_variants(colorizer, tmp)
         rows = exports + page_rows(exports[0]["path"], photo, FLAGS.repeats)

@@ -1,11 +1,9 @@
-"""Image sources, and the tf.data pipelines that turn them into `{l, ab}` examples.
+"""The tf.data pipelines that turn a source's image files (colorgan.sources) into `{l, ab}`
+examples, the chroma scan that drops grayscale images, and the training set's colour prior.
 
-Every source becomes a sorted list of image files: `samples` (the photos bundled in the package),
-a folder (recursive), a tar archive (extracted once to a cache directory) or `tfds:NAME` (exported
-once, as the encoded images TFDS stores, to the cache directory). The training pipeline shuffles
-*file names* with a stateless per-epoch permutation and keys every augmentation on
-(seed, global element index), so a run can resume at any step by skipping names, without saving
-an iterator and without decoding anything twice.
+The training pipeline shuffles *file names* with a stateless per-epoch permutation and keys every
+augmentation on (seed, global element index), so a run can resume at any step by skipping names,
+without saving an iterator and without decoding anything twice.
 
 Elements: `l` float32 (H, W, 1) and `ab` float32 (H, W, 2), both in [-1, 1] (see color.py);
 evaluation elements add `path` (tf.string).
@@ -17,23 +15,15 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import tarfile
-import zlib
 
 from absl import logging
 import tensorflow as tf
 
-from colorgan import bins, color, fileio, images
+from colorgan import bins, color, images, sources
 from colorgan.config import DataConfig
-from colorgan.errors import UserError
-from colorgan.fileio import cache_root, write_atomic
+from colorgan.sources import DataError
+from colorgan.fileio import write_atomic
 
-SAMPLES_DIR = os.path.join(os.path.dirname(__file__), "samples")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-ARCHIVE_EXTENSIONS = (".tar", ".tar.gz", ".tgz")
-SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation", "valid"), "test": ("test",)}
-TFDS_SPLITS = {"train": ("train",), "val": ("validation", "test"), "test": ("test",)}
 # The chroma scan looks at a small copy of each image: mean chroma barely depends on size.
 _SCAN_SIZE = 64
 # Images per source that the colour prior (class rebalancing) is measured on.
@@ -41,10 +31,6 @@ PRIOR_IMAGES = 2000
 # The longest side any small working copy of an image may have, in multiples of its short side
 # (the chroma scan here; the model's render size in inference): a 1x10000 strip stays bounded.
 MAX_ASPECT = 8
-
-
-class DataError(UserError, ValueError):
-    """A data source that cannot be used as asked (missing, empty, unknown split)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,155 +45,6 @@ class SourceInfo:
     def __post_init__(self):
         if not self.groups:
             object.__setattr__(self, "groups", (self.files,))
-
-
-def single_sources(cfg: DataConfig) -> list[DataConfig]:
-    """One DataConfig per source of a (possibly comma-separated) --data."""
-    if len(cfg.sources) == 1:
-        return [cfg]
-    return [dataclasses.replace(cfg, data=source, data_weights="") for source in cfg.sources]
-
-
-def cache_dir(cfg: DataConfig) -> str:
-    """Where archives are extracted and scans cached (fileio.cache_root of --cache_dir)."""
-    return cache_root(cfg.cache_dir)
-
-
-def list_images(root: str) -> list[str]:
-    """All image files below `root` (recursive, sorted, hidden files skipped)."""
-    return fileio.list_files(root, IMAGE_EXTENSIONS)
-
-
-def _single_child_root(root: str) -> str:
-    """Descends through wrapper folders (`archive/imagenette/train/...` -> `archive/imagenette`)."""
-    while True:
-        entries = [e for e in os.listdir(root) if not e.startswith(".")]
-        if len(entries) == 1 and os.path.isdir(os.path.join(root, entries[0])):
-            root = os.path.join(root, entries[0])
-        else:
-            return root
-
-
-def _finish_atomically(tmp: str, final: str) -> str:
-    """Renames a fully written temporary directory into place (a concurrent winner is kept)."""
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not os.path.isdir(final):
-            raise
-    return final
-
-
-def _extract_archive(path: str, cfg: DataConfig) -> str:
-    """Extracts a tar archive once into the cache; returns the extracted folder."""
-    st = os.stat(path)
-    key = hashlib.sha1(f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-    stem = os.path.basename(path).split(".")[0]
-    final = os.path.join(cache_dir(cfg), "archives", f"{stem}-{key[:10]}")
-    if not os.path.isdir(final):
-        logging.info("extracting %s to %s (once)", path, final)
-        tmp = f"{final}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        with tarfile.open(path) as tar:
-            tar.extractall(tmp, filter="data")
-        _finish_atomically(tmp, final)
-    return _single_child_root(final)
-
-
-def _export_tfds(name: str, split: str, cfg: DataConfig) -> str:
-    """Writes a prepared TFDS dataset's encoded images to the cache once (no download)."""
-    import tensorflow_datasets as tfds  # Imported lazily: slow, and only this source needs it.
-
-    final = os.path.join(cache_dir(cfg), "tfds", name.replace("/", "_"), split)
-    if os.path.isdir(final):
-        return final
-    kwargs = dict(download=False, decoders={"image": tfds.decode.SkipDecoding()})
-    if cfg.tfds_data_dir:
-        kwargs["data_dir"] = cfg.tfds_data_dir
-    errors = []
-    for tfds_split in TFDS_SPLITS[split]:
-        try:
-            ds = tfds.load(name, split=tfds_split, **kwargs)
-            break
-        except Exception as e:  # TFDS raises several types for a missing dataset or split.
-            errors.append(f"{tfds_split}: {e}")
-    else:
-        raise DataError(f"TFDS dataset {name!r} ({split}) is not available locally "
-                        f"(nothing is downloaded): {'; '.join(errors)}")
-    logging.info("exporting tfds:%s/%s images to %s (once)", name, split, final)
-    tmp = f"{final}.tmp-{os.getpid()}"
-    os.makedirs(tmp, exist_ok=True)
-    for i, example in enumerate(ds.as_numpy_iterator()):
-        data = example["image"]
-        ext = ".png" if data[:4] == b"\x89PNG" else ".jpg"
-        with open(os.path.join(tmp, f"{i:07d}{ext}"), "wb") as f:
-            f.write(data)
-    return _finish_atomically(tmp, final)
-
-
-def _source_root(cfg: DataConfig) -> str:
-    """The folder of a non-TFDS source (an archive is extracted first)."""
-    source = cfg.data
-    if source == "samples":
-        return SAMPLES_DIR
-    if os.path.isfile(source) and source.lower().endswith(ARCHIVE_EXTENSIONS):
-        return _extract_archive(source, cfg)
-    if os.path.isdir(source):
-        return source
-    raise DataError(f"data source {source!r} is not 'samples', 'tfds:NAME', a folder or a "
-                    f".tar/.tar.gz archive")
-
-
-def _has_split_folders(root: str) -> bool:
-    return any(os.path.isdir(os.path.join(root, d)) for d in sum(SPLIT_FOLDERS.values(), ()))
-
-
-def has_split_folders(cfg: DataConfig) -> bool:
-    """Whether every source has its own train/val/test folders (TFDS datasets have splits)."""
-    return all(one.data.startswith("tfds:") or _has_split_folders(_source_root(one))
-               for one in single_sources(cfg))
-
-
-def resolve_root(cfg: DataConfig, split: str) -> tuple[str, bool]:
-    """The folder holding `split`'s images, and whether it is a split folder of its own.
-
-    Returns (root, is_split_folder): when False the caller assigns files to splits by hash.
-    """
-    source = cfg.data
-    if source.startswith("tfds:"):
-        if split == "all":
-            raise DataError("split 'all' is not supported for TFDS sources; pick train, val or test")
-        return _export_tfds(source[len("tfds:"):], split, cfg), True
-    root = _source_root(cfg)
-    if split == "all":
-        return root, True  # every image below the root, whatever its folder
-    if not _has_split_folders(root):
-        return root, False
-    for folder in SPLIT_FOLDERS[split]:
-        if os.path.isdir(os.path.join(root, folder)):
-            return os.path.join(root, folder), True
-    raise DataError(f"{source} has split folders but none for split {split!r} "
-                    f"(looked for {', '.join(SPLIT_FOLDERS[split])})")
-
-
-def in_heldout(relpath: str, val_fraction: float) -> bool:
-    """Stable split assignment by path hash: the same file lands in the same split everywhere."""
-    return zlib.crc32(relpath.encode("utf-8")) / 2.0 ** 32 < val_fraction
-
-
-def list_split(cfg: DataConfig, split: str) -> tuple[str, list[str]]:
-    """(root, sorted image files) of `split`; raises DataError if there are none."""
-    root, is_split_folder = resolve_root(cfg, split)
-    files = list_images(root)
-    if not is_split_folder:
-        heldout = split != "train"
-        files = [f for f in files if in_heldout(os.path.relpath(f, root), cfg.val_fraction) == heldout]
-    if not files:
-        raise DataError(f"no images for split {split!r} in {cfg.data} (looked in {root}"
-                        + ("" if is_split_folder else f", val_fraction={cfg.val_fraction}") + ")")
-    return root, files
 
 
 def decode_image(data: tf.Tensor) -> tf.Tensor:
@@ -269,7 +106,7 @@ def scan_files(files: list[str], cfg: DataConfig) -> Scan:
     Cached in the cache directory by the file list's identity (paths, sizes, mtimes), so a
     resumed run or a second evaluation does not decode everything again.
     """
-    cache = os.path.join(cache_dir(cfg), "scan",
+    cache = os.path.join(sources.cache_dir(cfg), "scan",
                          _file_identity(files, f"max_pixels={cfg.max_pixels}\n") + ".json")
     if os.path.isfile(cache):
         with open(cache, encoding="utf-8") as f:
@@ -291,11 +128,11 @@ def usable_files(cfg: DataConfig, split: str) -> tuple[str, list[str], Scan]:
     """(root, files that decode, scan) of `split`; bad files are logged and skipped. Several
     sources: their files one after the other, and the root they share."""
     if len(cfg.sources) > 1:
-        parts = [usable_files(one, split) for one in single_sources(cfg)]
+        parts = [usable_files(one, split) for one in sources.single_sources(cfg)]
         scan = Scan(chroma={k: v for p in parts for k, v in p[2].chroma.items()},
                     bad={k: v for p in parts for k, v in p[2].bad.items()})
         return (os.path.commonpath([p[0] for p in parts]), [f for p in parts for f in p[1]], scan)
-    root, files = list_split(cfg, split)
+    root, files = sources.list_split(cfg, split)
     scan = scan_files(files, cfg)
     scan.report(f"{cfg.data} ({split})")
     good = [f for f in files if f in scan.chroma]
@@ -308,7 +145,7 @@ def training_files(cfg: DataConfig) -> SourceInfo:
     """Readable files of the training split, minus grayscale photos (chroma < cfg.min_chroma),
     per source."""
     if len(cfg.sources) > 1:
-        infos = [training_files(one) for one in single_sources(cfg)]
+        infos = [training_files(one) for one in sources.single_sources(cfg)]
         return SourceInfo(root=os.path.commonpath([i.root for i in infos]),
                           files=tuple(f for i in infos for f in i.files),
                           dropped_gray=sum(i.dropped_gray for i in infos),
@@ -351,7 +188,7 @@ def color_prior(cfg: DataConfig, groups) -> tf.Tensor:
     """
     total = tf.zeros([bins.NUM_BINS])
     for group, weight in zip(groups, mixing_weights(cfg, groups)):
-        cache = os.path.join(cache_dir(cfg), "prior", _file_identity(
+        cache = os.path.join(sources.cache_dir(cfg), "prior", _file_identity(
             group, f"bins={bins.NUM_BINS} images={PRIOR_IMAGES} size={_SCAN_SIZE}\n") + ".json")
         if os.path.isfile(cache):
             with open(cache, encoding="utf-8") as f:

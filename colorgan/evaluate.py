@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from colorgan import cli, color, config, data, hint_eval, inference, metrics, plots
+from colorgan import cli, color, config, data, hint_eval, inference, metrics, plots, sources
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
 
@@ -251,7 +251,7 @@ def report(colorizer: inference.Colorizer, data_cfg: config.DataConfig, split: s
 def default_split(data_cfg: config.DataConfig) -> str:
     """'test' where the source has split folders; else 'all' (a flat folder of photos is
     evaluated whole, not a hash-picked tenth of it)."""
-    if data.has_split_folders(data_cfg):
+    if sources.has_split_folders(data_cfg):
         return "test"
     logging.info("%s has no train/val/test folders: evaluating all of its images (--split picks "
                  "a hash-assigned split instead)", data_cfg.data)

@@ -29,13 +29,13 @@ Writes, atomically (temporary name, then rename):
                                 weights as --tfjs_quantization) and colorgan_web.json: config,
                                 render size, provenance record and its parity, run in Node
                                 (colorgan.tfjs); a hint model's says "hints": true.
-This is the only module that writes SavedModel/TFLite, so Keras-version quirks stay here.
+This module and the ones it calls (export_saved_model, export_tfjs, export_hints) are the only
+ones that write SavedModel/TFLite/TF.js, so Keras-version quirks stay there.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -46,8 +46,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import (cli, color, config, data, export_hints, images, inference, models,
-                      quiet, tfjs)
+from colorgan import (cli, config, data, export_hints, export_saved_model, export_tfjs,
+                      inference, quiet, tflite_runtime)
+from colorgan.export_report import ExportError, check_finite, parity_report, sidecar_json
 from colorgan import workdir as workdir_lib
 from colorgan.errors import UserError
 from colorgan.fileio import write_atomic
@@ -59,107 +60,14 @@ DEFAULT_FORMATS = config.DEFAULT_EXPORT_FORMATS
 FORMATS = config.EXPORT_FORMATS
 TFLITE_DIR = "tflite"
 HINTS_SUFFIX = "_hints"  # a hint model's hint-taking TFLite variants (colorgan.export_hints)
-TFJS_DIR = config.TFJS_DIR
-WEB_SIDECAR = config.WEB_SIDECAR
+TFJS_DIR = export_tfjs.TFJS_DIR
 # Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
 # weights round to 11 significant bits; int8 quantises every activation to 256 levels.
 PARITY_TOLERANCE = {"tflite_fp32": 0.05, "tflite_fp16": 0.5, "tflite_int8": 4.0}
 # A converted model far smaller than its weights, or producing non-finite values, is broken.
 MIN_SIZE_FRACTION = {"tflite_fp32": 0.9, "tflite_fp16": 0.45, "tflite_int8": 0.2}
-TFJS_HINTS_SEED = 5  # a hint model's TF.js parity hints (export_hints.hint_maps)
 _BYTES_PER_WEIGHT = 4
 _LATENCY_RUNS = 5
-
-
-class ExportError(UserError):
-    """A conversion produced a broken model (non-finite output, missing weights, bad parity)."""
-
-
-def _config_json(colorizer: inference.Colorizer, render_size: int, **extra) -> str:
-    """The sidecar every export carries: what inference.load_model needs to use it as the
-    Keras model is used (config, render size) and the identity of the weights."""
-    return json.dumps({"config": config.to_dict(colorizer.config), "render_size": render_size,
-                       "model_id": colorizer.identity, "source": colorizer.source, **extra},
-                      indent=2, sort_keys=True) + "\n"
-
-
-# ----------------------------------------------------------------------------- SavedModel
-def make_export_archive(colorizer: inference.Colorizer, render_size: int) -> keras.export.ExportArchive:
-    """The SavedModel's signatures around the generator (a hint model's third: colorize_l_hints),
-    via Keras' ExportArchive.
-
-    ExportArchive collects the variables the endpoints use and saves them explicitly: a Keras 3
-    model held as a plain tf.Module attribute exports for tf.saved_model.load, but
-    `saved_model_cli run` and TF Serving then cannot find its variables. We do not call
-    `archive.track(generator)`: it saves every weight a second time (Keras 3.15), doubling the size.
-    """
-    archive = keras.export.ExportArchive()
-    predict_ab = colorizer.predict_ab
-
-    def colorize_one(encoded):
-        rgb = data.decode_image(encoded)[tf.newaxis]
-        out = inference.colorize_rgb(predict_ab, rgb, render_size, colorizer.multiple,
-                                     colorizer.config.model.color_upsample)[0]
-        return tf.io.encode_png(color.to_uint8(out))
-
-    def serve_bytes(image_bytes):
-        pngs = tf.map_fn(colorize_one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
-        return {"colorized_png_bytes": pngs}
-
-    archive.add_endpoint(inference.BYTES_SIGNATURE, serve_bytes,
-                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    archive.add_endpoint(inference.L_SIGNATURE, lambda l: {"ab": predict_ab(l)},
-                         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="l")])
-    if colorizer.takes_hints:
-        _add_hints_endpoint(archive, colorizer)
-    return archive
-
-
-def _add_hints_endpoint(archive: keras.export.ExportArchive,
-                        colorizer: inference.Colorizer) -> None:
-    """A hint model's extra signature (the automatic ones stay as they are): `colorize_l` with
-    `hint_ab` (N, H, W, 2, model-space a*b*) and `hint_mask` (N, H, W, 1, 1 where a hint is)
-    at l's size (colorgan/hints.py; zeros: the automatic mode)."""
-    generator, cfg = colorizer.generator, colorizer.config.model
-
-    def predict(l, hint_ab, hint_mask):
-        hint_map = tf.concat([hint_ab, hint_mask], -1)
-        return {"ab": models.predict_ab(generator, l, cfg, hint_map=hint_map)}
-
-    spec = lambda c, name: tf.TensorSpec([None, None, None, c], tf.float32, name=name)  # noqa: E731
-    archive.add_endpoint(inference.L_HINTS_SIGNATURE, predict,
-                         input_signature=[spec(1, "l"), spec(2, "hint_ab"), spec(1, "hint_mask")])
-
-
-def export_saved_model(colorizer: inference.Colorizer, output: str, version: int,
-                       render_size: int, overwrite: bool = False) -> str:
-    """Writes OUTPUT/VERSION (TF Serving layout) atomically; returns that directory."""
-    final = os.path.join(output, str(version))
-    if os.path.exists(final) and not overwrite:
-        raise UserError(f"{final} exists (use --overwrite or another --version)")
-    tmp = os.path.join(output, f".{version}.tmp-{os.getpid()}")
-    try:
-        with workdir_lib.writing(f"writing the SavedModel {final}"):
-            shutil.rmtree(tmp, ignore_errors=True)
-            make_export_archive(colorizer, render_size).write_out(tmp, verbose=False)
-            write_atomic(os.path.join(tmp, inference.SAVED_MODEL_CONFIG),
-                         _config_json(colorizer, render_size))
-            _swap_into_place(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def _swap_into_place(tmp: str, final: str) -> None:
-    """Renames the folder `tmp` to `final`, replacing an old `final` by renames only: a server
-    or a browser never sees a half-written version."""
-    old = f"{final}.old-{os.getpid()}"
-    try:
-        if os.path.exists(final):
-            os.replace(final, old)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------- TFLite
@@ -215,7 +123,7 @@ def tflite_parity(colorizer: inference.Colorizer, content: bytes, variant: str,
     Returns mean/max |ab difference| in Lab units, per-image latency of both, and the file size.
     Raises ExportError for a broken conversion (non-finite output, weights missing, tolerance).
     """
-    lite_fn = inference.tflite_predict_fn(content)
+    lite_fn = tflite_runtime.predict_fn(content)
     keras_fn = tf.function(colorizer.predict_ab)
     keras_fn(l_images[:1])  # trace outside the timing
     lite_fn(l_images[:1])  # sizes the interpreter's input
@@ -229,7 +137,7 @@ def tflite_parity(colorizer: inference.Colorizer, content: bytes, variant: str,
         t0 = time.perf_counter()
         ref.append(keras_fn(l[None]).numpy()[0])
         ref_s.append(time.perf_counter() - t0)
-    _check_finite(variant, np.stack(lite))  # before the size check: a NaN model is small too
+    check_finite(variant, np.stack(lite))  # before the size check: a NaN model is small too
     weights_bytes = colorizer.generator.count_params() * _BYTES_PER_WEIGHT
     if len(content) < MIN_SIZE_FRACTION[variant] * weights_bytes / (4 if variant == "tflite_int8" else 1):
         raise ExportError(f"{variant}: {len(content)} bytes for {weights_bytes} bytes of weights: "
@@ -237,80 +145,6 @@ def tflite_parity(colorizer: inference.Colorizer, content: bytes, variant: str,
     return parity_report(variant, np.stack(lite), np.stack(ref), PARITY_TOLERANCE[variant],
                          size_bytes=len(content), latency_ms=1000 * float(np.median(lite_s)),
                          keras_latency_ms=1000 * float(np.median(ref_s)))
-
-
-def _check_finite(variant: str, outputs: np.ndarray) -> None:
-    if not np.all(np.isfinite(outputs)):
-        raise ExportError(f"{variant}: the converted model outputs non-finite values")
-
-
-def parity_report(variant: str, converted: np.ndarray, reference: np.ndarray, tolerance: float,
-                  **extra) -> dict:
-    """Mean/max |ab difference| (Lab units) of a converted model's outputs against the Keras
-    model's (both model-space ab (N, h, w, 2)), plus `extra`. Raises ExportError for non-finite
-    outputs or a mean error over `tolerance`."""
-    _check_finite(variant, converted)
-    err = np.abs(converted - reference) * color.AB_SCALE
-    report = {"variant": variant, "images": len(converted), "mean_ab_error": float(np.mean(err)),
-              "max_ab_error": float(np.max(err)), "tolerance_mean_ab_error": tolerance, **extra}
-    if report["mean_ab_error"] > tolerance:
-        raise ExportError(f"{variant}: mean ab error {report['mean_ab_error']:.3f} exceeds "
-                          f"{tolerance} Lab units")
-    return report
-
-
-# ----------------------------------------------------------------------------------- TF.js
-def tfjs_dir(output: str, version: int) -> str:
-    """OUTPUT/tfjs/VERSION: model.json, its weight shards and the sidecar colorgan_web.json."""
-    return os.path.join(output, TFJS_DIR, str(version))
-
-
-def build_tfjs(colorizer: inference.Colorizer, staging: str, render_size: int, quantization: str,
-               parity_images: np.ndarray, cache_dir: str = "") -> dict:
-    """Converts the model's TF.js signature (colorize_l; a hint model's colorize_l_hints, so one
-    model serves both modes) into the new folder `staging`, runs it in Node on `parity_images`
-    (N, S, S, 1) against Keras and writes the sidecar; returns the parity report. Raises
-    ExportError (non-finite, tolerance) or UserError (converter, Node)."""
-    variant = f"tfjs_{quantization}"
-    hinted = colorizer.takes_hints
-    with tempfile.TemporaryDirectory() as saved_model:
-        make_export_archive(colorizer, render_size).write_out(saved_model, verbose=False)
-        tfjs.convert(saved_model, staging, quantization,
-                     inference.L_HINTS_SIGNATURE if hinted else inference.L_SIGNATURE, cache_dir)
-    converted, reference, info = _tfjs_outputs(colorizer, staging, parity_images)
-    report = parity_report(variant, converted, reference, tfjs.PARITY_TOLERANCE[quantization],
-                           size_bytes=tfjs.model_size(staging), runtime=f"Node.js, TF.js "
-                           f"{info['tfjs']} {info['backend']} backend",
-                           latency_ms=float(np.median(info["latency_ms"])),
-                           **({"hints_per_image": export_hints.PARITY_HINTS} if hinted else {}))
-    record = dataclasses.replace(colorizer, variant=variant).provenance(render_size)
-    model = colorizer.config.model
-    # The page offers its hint tools for `hints` models only; automatic sidecars stay as they were.
-    hint_keys = {"hints": True} if hinted else {}
-    write_atomic(os.path.join(staging, WEB_SIDECAR), _config_json(
-        colorizer, render_size, parity=report, variant=variant, multiple=colorizer.multiple,
-        max_aspect=inference.MAX_RENDER_ASPECT, color_upsample=model.color_upsample,
-        provenance=record, provenance_text=images.provenance_text(record), **hint_keys))
-    logging.info("%s: %.1f KiB, mean/max ab error %.3f/%.3f Lab units, %.1f ms (%s)", variant,
-                 report["size_bytes"] / 1024, report["mean_ab_error"], report["max_ab_error"],
-                 report["latency_ms"], report["runtime"])
-    return report
-
-
-def _tfjs_outputs(colorizer: inference.Colorizer, model_dir: str, l_images: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(TF.js ab in Node, Keras ab, Node's info) on `l_images` (N, S, S, 1); a hint model's with
-    export_hints.PARITY_HINTS simulated hints per image (fixed seeds: the same every export)."""
-    if not colorizer.takes_hints:
-        converted, info = tfjs.predict_node(model_dir, l_images)
-        keras_fn = tf.function(colorizer.predict_ab)
-        return converted, np.concatenate([keras_fn(l[None]).numpy() for l in l_images]), info
-    maps = export_hints.hint_maps(l_images, TFJS_HINTS_SEED, count=export_hints.PARITY_HINTS)
-    converted, info = tfjs.predict_node(model_dir, l_images, maps)
-    generator, cfg = colorizer.generator, colorizer.config.model
-    keras_fn = tf.function(lambda l, m: models.predict_ab(generator, l, cfg, hint_map=m))
-    reference = [keras_fn(l[None], m[None]).numpy() for l, m in zip(l_images, maps)]
-    return converted, np.concatenate(reference), info
 
 
 def tflite_path(output: str, version: int, variant: str) -> str:
@@ -346,7 +180,7 @@ def _targets(output: str, version: int, formats: tuple[str, ...]) -> list[str]:
     return ([os.path.join(output, str(version))] if "saved_model" in formats else []) + [
         tflite_path(output, version, v) for v in formats if v.startswith("tflite")] + (
         [os.path.join(output, workdir_lib.PRETRAINED_WEIGHTS)] if "fp16_weights" in formats
-        else []) + ([tfjs_dir(output, version)] if "tfjs" in formats else [])
+        else []) + ([export_tfjs.tfjs_dir(output, version)] if "tfjs" in formats else [])
 
 
 def _held_aside(colorizer: inference.Colorizer, size: int, calibration_images: int,
@@ -394,22 +228,22 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     try:
         if "tfjs" in formats:
             shutil.rmtree(staging, ignore_errors=True)
-            build_tfjs(colorizer, staging, size, tfjs_quantization, check, cache_dir)
+            export_tfjs.build(colorizer, staging, size, tfjs_quantization, check, cache_dir)
         written = []
         if "saved_model" in formats:
-            written.append(export_saved_model(colorizer, output, version, size, overwrite=True))
+            written.append(export_saved_model.write(colorizer, output, version, size, overwrite=True))
         for variant, (content, report) in built.items():
             path = tflite_path(output, version, variant.removesuffix(HINTS_SUFFIX))
             if variant.endswith(HINTS_SUFFIX):
                 path = export_hints.tflite_path(path)
             write_atomic(path, content)
-            write_atomic(path + ".json", _config_json(colorizer, size, parity=report))
+            write_atomic(path + ".json", sidecar_json(colorizer, size, parity=report))
             written.append(path)
         if "fp16_weights" in formats:
             written += workdir_lib.save_weights_fp16(colorizer.generator, colorizer.config, output)
         if "tfjs" in formats:
-            _swap_into_place(staging, tfjs_dir(output, version))
-            written.append(tfjs_dir(output, version))
+            export_saved_model.swap_into_place(staging, export_tfjs.tfjs_dir(output, version))
+            written.append(export_tfjs.tfjs_dir(output, version))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_if_empty(os.path.dirname(staging))

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import hints, inference, models, quiet
+from colorgan import hints, inference, models, quiet, tflite_runtime
 
 PARITY_HINTS = 5  # simulated hints per parity image
 
@@ -62,7 +62,7 @@ def convert(colorizer: inference.Colorizer, variant: str, calibration: np.ndarra
 
 def run(content: bytes, l: np.ndarray, hint_map: np.ndarray) -> np.ndarray:
     """One image through a hint-taking TFLite model: l (1, h, w, 1), hint map (1, h, w, 3)."""
-    runner = inference.make_tflite_interpreter(content).get_signature_runner("serving_default")
+    runner = tflite_runtime.make_interpreter(content).get_signature_runner("serving_default")
     return runner(l=l, hint_ab=np.ascontiguousarray(hint_map[..., :2]),
                   hint_mask=np.ascontiguousarray(hint_map[..., 2:]))["ab"]
 

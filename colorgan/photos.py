@@ -19,7 +19,7 @@ import numpy as np
 
 from absl import logging
 
-from colorgan import color, data, fileio, images, inference
+from colorgan import color, fileio, images, inference, sources
 from colorgan.errors import UserError
 
 # Characters that make an --input a glob pattern (Python's glob and Beam's FileSystems.match).
@@ -36,14 +36,14 @@ def with_format(path: str, fmt: str) -> str:
 
 def is_listed_image(relpath: str) -> bool:
     """Whether a folder walk takes the file at `relpath` (relative to the folder, '/'-separated
-    or os.sep): an image extension and no hidden part, as data.list_images lists folders."""
+    or os.sep): an image extension and no hidden part, as sources.list_images lists folders."""
     parts = relpath.replace(os.sep, "/").split("/")
-    return parts[-1].lower().endswith(data.IMAGE_EXTENSIONS) and not any(
+    return parts[-1].lower().endswith(sources.IMAGE_EXTENSIONS) and not any(
         p.startswith(".") for p in parts)
 
 
 def expand_inputs(inputs: list[str], output_dir: str, fmt: str,
-                  extensions: tuple[str, ...] = data.IMAGE_EXTENSIONS) -> list[tuple[str, str]]:
+                  extensions: tuple[str, ...] = sources.IMAGE_EXTENSIONS) -> list[tuple[str, str]]:
     """(input file, output file) pairs for files, folders (recursive, structure kept; the files
     with one of `extensions`) and globs."""
     pairs = []

@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 import tqdm
 
-from colorgan import bins, cli, color, config, data, distribute, metrics, models
+from colorgan import bins, cli, color, config, data, distribute, metrics, models, sources
 from colorgan import workdir as workdir_lib
 from colorgan.step import TrainState, build_state, make_train_step
 from colorgan.config import Config, ModelConfig, TrainConfig
@@ -168,7 +168,7 @@ def train(cfg: Config, workdir: str) -> TrainResult:
     if tc.val_every_steps and chief:
         try:
             val_ds = data.make_eval_dataset(cfg.data, cfg.data.val_split)
-        except data.DataError as e:
+        except sources.DataError as e:
             raise UserError(f"validation needs images ({e}); pass --val_split, a source with a "
                             "val folder or --val_fraction > 0, or --val_every_steps=0") from e
     sample_source = val_ds if val_ds is not None else data.make_train_dataset(

@@ -23,7 +23,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import cli, colorize, config, data, evaluate, export, images, inference, train
+from colorgan import (cli, colorize, config, data, evaluate, export, images, inference, sources,
+                      train)
 from colorgan.errors import UserError
 from conftest import run_main, smooth_color_image, write_images
 
@@ -393,7 +394,7 @@ def test_only_bad_files_is_a_data_error(bad_dir, tmp_path):
     root = tmp_path / "all-bad"
     _mixed_folder(root, bad_dir, good=0)
     cfg = config.DataConfig(data=str(root), val_fraction=0.0, cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(data.DataError, match=f"none of the {len(BAD_FILES)} files"):
+    with pytest.raises(sources.DataError, match=f"none of the {len(BAD_FILES)} files"):
         data.training_files(cfg)
 
 

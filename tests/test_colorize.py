@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import colorgan
-from colorgan import cli, colorize, color, data, images, inference
+from colorgan import cli, colorize, color, images, inference, sources
 from conftest import run_main, smooth_color_image, write_images
 
 # EXIF tags (TIFF 6.0) the tests write into inputs: camera make and model, date, orientation.
@@ -246,4 +246,4 @@ def test_latest_checkpoint_damaged_falls_back_for_inference(tiny_workdir, tmp_pa
     shutil.copytree(tiny_workdir, damaged)
     data_file = damaged / "ckpt" / "ckpt-6.data-00000-of-00001"
     data_file.write_bytes(data_file.read_bytes()[:100])
-    assert _run(str(damaged), tmp_path / "out", data.SAMPLES_DIR + "/chelsea.jpg") == 0
+    assert _run(str(damaged), tmp_path / "out", sources.SAMPLES_DIR + "/chelsea.jpg") == 0

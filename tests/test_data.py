@@ -1,4 +1,4 @@
-"""colorgan.data: sources, splits, decoding and the tf.data pipelines (tiny synthetic images)."""
+"""colorgan.sources and colorgan.data: sources, splits, decoding, the tf.data pipelines (tiny images)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color, data, errors
+from colorgan import color, data, errors, sources
 from colorgan.config import DataConfig
 from conftest import smooth_color_image, write_images
 
@@ -50,7 +50,7 @@ def test_list_images_recursive_sorted_images_only(tmp_path):
     for p in [".hidden.png", "notes.txt", "sub/readme.md", ".cache/x.png", "sub/.y.jpg",
               "sub/archive.tar.gz"]:
         _touch(tmp_path / p)
-    found = data.list_images(str(tmp_path))
+    found = sources.list_images(str(tmp_path))
     assert found == sorted(wanted)
     assert found == sorted(found)
 
@@ -59,45 +59,45 @@ def test_list_split_uses_split_folders(tmp_path):
     train = write_images(tmp_path / "train", 3, size=(8, 8))
     val = write_images(tmp_path / "validation", 2, size=(8, 8), seed=1)  # an accepted alias
     cfg = _cfg(data=str(tmp_path), val_fraction=0.5)  # ignored when split folders exist
-    root, files = data.list_split(cfg, "train")
+    root, files = sources.list_split(cfg, "train")
     assert root == str(tmp_path / "train") and files == train
-    root, files = data.list_split(cfg, "val")
+    root, files = sources.list_split(cfg, "val")
     assert root == str(tmp_path / "validation") and files == val
-    with pytest.raises(data.DataError, match="test"):
-        data.list_split(cfg, "test")
+    with pytest.raises(sources.DataError, match="test"):
+        sources.list_split(cfg, "test")
 
 
 def test_hash_split_is_disjoint_complete_and_stable(tmp_path):
     all_files = write_images(tmp_path, 20, size=(8, 8))
     cfg = _cfg(data=str(tmp_path), val_fraction=0.3)
-    root, train = data.list_split(cfg, "train")
-    _, val = data.list_split(cfg, "val")
-    _, test = data.list_split(cfg, "test")
+    root, train = sources.list_split(cfg, "train")
+    _, val = sources.list_split(cfg, "val")
+    _, test = sources.list_split(cfg, "test")
     assert root == str(tmp_path)
     assert train and val
     assert not set(train) & set(val)
     assert sorted(train + val) == sorted(all_files)
     assert test == val  # without split folders, the held-out files serve both
     for f in val:
-        assert data.in_heldout(os.path.relpath(f, root), 0.3)
-    assert data.list_split(cfg, "val") == (root, val)
+        assert sources.in_heldout(os.path.relpath(f, root), 0.3)
+    assert sources.list_split(cfg, "val") == (root, val)
 
 
 def test_in_heldout_fraction_and_nesting():
     names = [f"dir{i % 7}/img{i:05d}.png" for i in range(4000)]
-    held = np.array([data.in_heldout(n, 0.2) for n in names])
+    held = np.array([sources.in_heldout(n, 0.2) for n in names])
     assert abs(held.mean() - 0.2) < 0.03  # a hash: close to the asked fraction
-    more = np.array([data.in_heldout(n, 0.5) for n in names])
+    more = np.array([sources.in_heldout(n, 0.5) for n in names])
     assert np.all(more[held])  # growing val_fraction only moves files from train to val
-    assert not any(data.in_heldout(n, 0.0) for n in names)
+    assert not any(sources.in_heldout(n, 0.0) for n in names)
 
 
 def test_val_fraction_zero_puts_everything_in_train(tmp_path):
     all_files = write_images(tmp_path, 5, size=(8, 8))
     cfg = _cfg(data=str(tmp_path), val_fraction=0.0)
-    assert data.list_split(cfg, "train")[1] == all_files
-    with pytest.raises(data.DataError, match="val") as excinfo:
-        data.list_split(cfg, "val")
+    assert sources.list_split(cfg, "train")[1] == all_files
+    with pytest.raises(sources.DataError, match="val") as excinfo:
+        sources.list_split(cfg, "val")
     assert isinstance(excinfo.value, errors.UserError)
 
 
@@ -113,7 +113,7 @@ def test_tar_gz_archive_extracted_once_into_cache(tmp_path, monkeypatch):
     before = sorted(os.listdir(out))
 
     cfg = _cfg(data=str(archive))
-    root, files = data.list_split(cfg, "train")
+    root, files = sources.list_split(cfg, "train")
     cache = os.path.realpath(os.environ["COLORGAN_CACHE"])
     assert os.path.realpath(root).startswith(cache + os.sep)
     assert os.path.basename(root) == "train"
@@ -127,14 +127,14 @@ def test_tar_gz_archive_extracted_once_into_cache(tmp_path, monkeypatch):
     def no_reopen(*args, **kwargs):
         raise AssertionError("archive extracted twice")
 
-    monkeypatch.setattr(data.tarfile, "open", no_reopen)
-    assert data.list_split(cfg, "train") == (root, files)
-    assert len(data.list_split(cfg, "val")[1]) == 1
+    monkeypatch.setattr(sources.tarfile, "open", no_reopen)
+    assert sources.list_split(cfg, "train") == (root, files)
+    assert len(sources.list_split(cfg, "val")[1]) == 1
 
 
 def test_samples_source_lists_bundled_photos():
-    root, files = data.list_split(_cfg(data="samples"), "train")
-    assert root == data.SAMPLES_DIR
+    root, files = sources.list_split(_cfg(data="samples"), "train")
+    assert root == sources.SAMPLES_DIR
     assert [os.path.basename(f) for f in files] == [
         "astronaut.jpg", "chelsea.jpg", "coffee.jpg", "grace_hopper.jpg",
         "hubble_deep_field.jpg", "rocket.jpg"]
@@ -142,8 +142,8 @@ def test_samples_source_lists_bundled_photos():
 
 def test_nonexistent_source_raises_user_error(tmp_path):
     cfg = _cfg(data=str(tmp_path / "no-such-folder"))
-    with pytest.raises(data.DataError, match="no-such-folder") as excinfo:
-        data.list_split(cfg, "train")
+    with pytest.raises(sources.DataError, match="no-such-folder") as excinfo:
+        sources.list_split(cfg, "train")
     assert isinstance(excinfo.value, errors.UserError)
 
 
@@ -160,7 +160,7 @@ def test_training_files_drops_grayscale(tmp_path):
 
 def test_training_files_all_gray_is_a_user_error(tmp_path):
     write_images(tmp_path, 0, gray=2)
-    with pytest.raises(data.DataError, match="grayscale"):
+    with pytest.raises(sources.DataError, match="grayscale"):
         data.training_files(_cfg(data=str(tmp_path), min_chroma=0.5))
 
 
@@ -369,19 +369,19 @@ def test_tfds_unavailable_dataset_is_a_user_error(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     cfg = _cfg(data="tfds:cifar10", cache_dir=str(tmp_path / "cache"),
                tfds_data_dir=str(tmp_path / "empty-tfds"))
-    with pytest.raises(data.DataError, match="not available locally"):
-        data.list_split(cfg, "train")
+    with pytest.raises(sources.DataError, match="not available locally"):
+        sources.list_split(cfg, "train")
 
 
 def test_split_all_takes_every_image(tmp_path):
     write_images(tmp_path / "flat", 5)
     cfg = _cfg(data=str(tmp_path / "flat"), val_fraction=0.5)
-    _, everything = data.list_split(cfg, "all")
-    _, train = data.list_split(cfg, "train")
+    _, everything = sources.list_split(cfg, "all")
+    _, train = sources.list_split(cfg, "train")
     assert len(everything) == 5 and set(train) < set(everything)
     write_images(tmp_path / "split" / "train", 2)
     write_images(tmp_path / "split" / "test", 3, seed=1)
-    assert len(data.list_split(_cfg(data=str(tmp_path / "split")), "all")[1]) == 5
+    assert len(sources.list_split(_cfg(data=str(tmp_path / "split")), "all")[1]) == 5
 
 
 # ------------------------------------------------------------------------- several sources

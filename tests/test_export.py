@@ -22,7 +22,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import cli, color, colorize, config, export, images, inference, models
+from colorgan import (cli, color, colorize, config, export, images, inference, models,
+                      tflite_runtime)
 from conftest import run_main, smooth_color_image
 
 # The colourise CLI rounds (round(x * 255)) while the serving signature truncates
@@ -340,7 +341,7 @@ def test_tensorflow_model_server_rest_predict(exported, odd_images, serving):
 def test_tflite_variant_parity_and_float_interface(exported, keras_model, variant):
     path = export.tflite_path(exported, 1, variant)
     with open(path, "rb") as f:
-        interpreter = inference.make_tflite_interpreter(f.read())
+        interpreter = tflite_runtime.make_interpreter(f.read())
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert inp["dtype"] == np.float32 and out["dtype"] == np.float32  # float at both ends
     assert tuple(inp["shape_signature"]) == (1, -1, -1, 1)  # any size: resized per photo
@@ -364,7 +365,7 @@ def test_tflite_fp32_takes_any_size_like_keras(exported, keras_model):
     """Non-square inputs of changing sizes, each resized into the interpreter, match the Keras
     generator on the same input (no squash to a square)."""
     with open(export.tflite_path(exported, 1, "tflite_fp32"), "rb") as f:
-        predict = inference.tflite_predict_fn(f.read())
+        predict = tflite_runtime.predict_fn(f.read())
     for h, w in ((32, 48), (64, 32), (32, 48)):
         l = _l_images(1, h, w, seed=h + w)
         ab = predict(l).numpy()

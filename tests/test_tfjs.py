@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import color, export, images, inference, tfjs
+from colorgan import color, export, export_tfjs, images, inference, tfjs
 from conftest import CONVERTER_CACHE, run_main
 
 # float16 weights against float32 Keras on the tiny model (measured mean 1e-4 Lab units); on an
@@ -32,13 +32,13 @@ def tfjs_export(tiny_tfjs) -> str:
 
 
 def test_layout_sidecar_and_parity(tfjs_export, keras_model):
-    assert sorted(os.listdir(tfjs_export))[:2] == [export.WEB_SIDECAR, "group1-shard1of1.bin"]
+    assert sorted(os.listdir(tfjs_export))[:2] == [export_tfjs.WEB_SIDECAR, "group1-shard1of1.bin"]
     with open(os.path.join(tfjs_export, "model.json"), encoding="utf-8") as f:
         model_json = json.load(f)
     assert list(model_json["signature"]["inputs"]) == ["l"]
     stored = [w.get("quantization", {}).get("dtype") for w in model_json["weightsManifest"][0]["weights"]]
     assert stored.count("float16") >= len(keras_model.generator.weights) // 2  # kernels, biases
-    info = inference.read_sidecar(os.path.join(tfjs_export, export.WEB_SIDECAR))
+    info = inference.read_sidecar(os.path.join(tfjs_export, export_tfjs.WEB_SIDECAR))
     parity = info["parity"]
     assert parity["variant"] == "tfjs_float16" and "Node.js" in parity["runtime"]
     assert parity["mean_ab_error"] <= tfjs.PARITY_TOLERANCE["float16"]
@@ -76,8 +76,8 @@ def test_cli_formats_tfjs_alone_and_float32(tiny_workdir, tfjs_export, tmp_path)
             "--tfjs_quantization=float32", f"--cache_dir={CONVERTER_CACHE}"]
     assert run_main(export.main, argv) == 0
     assert sorted(os.listdir(out)) == [export.TFJS_DIR]  # no SavedModel left behind
-    float32 = export.tfjs_dir(out, 1)
-    info = inference.read_sidecar(os.path.join(float32, export.WEB_SIDECAR))
+    float32 = export_tfjs.tfjs_dir(out, 1)
+    info = inference.read_sidecar(os.path.join(float32, export_tfjs.WEB_SIDECAR))
     assert info["parity"]["mean_ab_error"] <= tfjs.PARITY_TOLERANCE["float32"]
     weights = [f for f in os.listdir(float32) if f.endswith(".bin")]
     half = [f for f in os.listdir(tfjs_export) if f.endswith(".bin")]

@@ -172,9 +172,9 @@ def test_evaluate_hint_points_reports_psnr_per_hint_count(hint_model, tmp_path, 
 
 
 def test_a_hint_models_saved_model_adds_a_hints_signature(hint_model, tmp_path):
-    from colorgan import export, hints, models  # noqa: PLC0415
+    from colorgan import export_saved_model, hints, models  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
-    path = export.export_saved_model(hint_model, str(tmp_path / "sm"), 1, 32)
+    path = export_saved_model.write(hint_model, str(tmp_path / "sm"), 1, 32)
     loaded = tf.saved_model.load(path)
     assert {"serving_default", "colorize_l", "colorize_l_hints"} <= set(loaded.signatures)
     l = tf.random.stateless_uniform([1, 32, 32, 1], [7, 7], -1, 1)

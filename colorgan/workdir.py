@@ -181,7 +181,7 @@ def checkpoint_paths(workdir: str, step: int = 0) -> list[str]:
     return paths
 
 
-def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
+def load_generator(spec: str, step: int = 0, raw: bool = False) -> tuple[keras.Model, Config]:
     """A float32 generator with trained weights, and its config.
 
     Args:
@@ -189,7 +189,8 @@ def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
         (config.json + generator_fp16.npz, as `export --formats=fp16_weights` writes), or
         'default' (the shipped model, colorgan/pretrained).
       step: checkpoint step to load from a workdir; 0 = latest.
-    Returns the EMA weights for a run trained with --ema_decay.
+      raw: a workdir's raw weights even when it keeps an EMA (benchmarks/ema.py compares them).
+    Returns the EMA weights for a run trained with --ema_decay (unless `raw`).
     """
     if spec == "default":
         return _load_pretrained()
@@ -201,7 +202,7 @@ def load_generator(spec: str, step: int = 0) -> tuple[keras.Model, Config]:
     with precision("float32"):
         generator = models.build_generator(cfg.model)
     # With --ema_decay the moving average of G's weights is the model (validation used it too).
-    name = "ema_generator" if cfg.train.ema_decay else "generator"
+    name = "ema_generator" if cfg.train.ema_decay and not raw else "generator"
     restore_newest(tf.train.Checkpoint(**{name: generator}), checkpoint_paths(spec, step),
                    partial=True)
     return generator, cfg

@@ -90,3 +90,7 @@ def test_load_generator_of_an_ema_run_returns_the_ema_weights(tiny_config, tmp_p
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(c), err_msg=a.path)
     assert any(changed(snapshot(plain.trainable_variables), loaded.trainable_variables))
+    # raw=True: the raw weights of the same checkpoint (benchmarks/ema.py compares the two).
+    raw, _ = workdir_lib.load_generator(workdir, raw=True)
+    for a, b in zip(raw.weights, plain.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 from keras import layers
 import tensorflow as tf
 
-from colorgan import bins, hints
+from colorgan import bins, color, hints
 from colorgan.config import ModelConfig, check_choice
 
 # DCGAN/pix2pix weight initialisation: N(0, 0.02).
@@ -156,6 +157,7 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
         dec_1:  up(dec_2) (S, base_filters) ++ l
         out:    1x1 conv -> tanh (S, C)         C = 3 (Lab, the seed) or 2 (ab)
              or 1x1 conv -> logits (S, 262)     head='classification' (decode with decode_ab)
+        [+ hints averaged per output cell -> out_hint_conv (1x1, zero-initialised): --hint_shortcut]
 
     Blocks dec_s .. dec_1 are left out for output_stride 2^s: the output is (S/2^s, C). The
     model is fully convolutional: H and W may be any multiple of 2^d. The first
@@ -182,12 +184,46 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
         mirror = skips[i - 2] if i > 1 else l_in  # (S/2^(i-1), ...)
         x = layers.Concatenate(name=f"dec{i}_concat")([x, mirror])
     x = layers.Conv2D(head_channels(cfg), 1, kernel_initializer=_init(), name="out_conv")(x)
+    if cfg.hint_shortcut:
+        x = hint_shortcut(x, hints_in, cfg)
     # float32 output even under mixed precision: losses and colour conversion need it.
     if cfg.head == "classification":
         out = layers.Activation("linear", dtype="float32", name="ab_logits")(x)
     else:
         out = layers.Activation("tanh", dtype="float32", name=cfg.output_space)(x)
     return keras.Model([l_in, hints_in] if cfg.hint_inputs else l_in, out, name="generator")
+
+
+def hint_shortcut(x, hints_in, cfg: ModelConfig):
+    """--hint_shortcut: the hint map averaged over each output cell ((a*b* x coverage, coverage);
+    colorgan/hints.py leaves a*b* at 0 off the hints) through a bias-free 1x1 conv added to G's
+    output `x`. No hints, no change: the automatic mode is exactly G without it.
+
+    Classification heads start it at the Gaussian over the bins around the hint's colour
+    (`hint_logits_kernel`): a covered cell decodes to the hint from step 0, and training only
+    has to learn to spread hints (a zero start learns it far too slowly: Adam moves a weight by
+    about the learning rate per step, and the kernel needs values in the hundreds). Regression
+    heads start it at zero."""
+    pooled = hints_in if cfg.output_stride == 1 else layers.AveragePooling2D(
+        cfg.output_stride, name="out_hint_pool")(hints_in)
+    if cfg.head == "classification":
+        kernel = hint_logits_kernel()
+        init = lambda shape, dtype=None: tf.reshape(tf.constant(kernel, dtype), shape)  # noqa: E731
+    else:
+        init = "zeros"
+    side = layers.Conv2D(head_channels(cfg), 1, use_bias=False, kernel_initializer=init,
+                         name="out_hint_conv")(pooled)
+    return layers.Add(name="out_hint_add")([x, side])
+
+
+def hint_logits_kernel(sigma: float = bins.SOFT_SIGMA_LAB) -> np.ndarray:
+    """(3, NUM_BINS): logits_k = -|h - q_k|^2 / (2 sigma^2) (Lab units; q_k the bin centres) for
+    a cell covered by a hint of colour h, up to a constant: linear in (h x coverage, coverage),
+    as w_ab = q_k A^2 / sigma^2 and w_mask = -|q_k|^2 A^2 / (2 sigma^2), with q_k and h in
+    model space and A = AB_SCALE. A partly covered cell gets the same Gaussian, scaled."""
+    q = bins.bin_centers().numpy().astype(np.float64)  # (NUM_BINS, 2), model space
+    gain = (color.AB_SCALE / sigma) ** 2
+    return np.concatenate([q.T * gain, -0.5 * gain * np.sum(q * q, 1)[None]], 0).astype(np.float32)
 
 
 def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:

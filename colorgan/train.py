@@ -103,20 +103,22 @@ class NonFiniteLossError(UserError, FloatingPointError):
 
 def _init_generator(generator: keras.Model, spec: str, model_cfg: ModelConfig) -> None:
     """Copies --init_from's generator weights. An automatic model may start a hint model
-    (--hint_inputs): every layer is copied by name and the hint branch keeps its zeros, so the
-    fine-tune starts from exactly the automatic model."""
+    (--hint_inputs, --hint_shortcut), and a hint model one with the shortcut: every layer is
+    copied by name and the new hint layers keep their zeros, so the fine-tune starts from
+    exactly the model it starts from."""
     source, source_cfg = workdir_lib.load_generator(spec)
     theirs = source_cfg.model.generator_config()
     ours = model_cfg.generator_config()
-    if dataclasses.replace(theirs, hint_inputs=ours.hint_inputs) != ours or (
-            theirs.hint_inputs and not ours.hint_inputs):
+    hint_fields = ("hint_inputs", "hint_shortcut")  # an automatic model may start a hint model
+    if dataclasses.replace(theirs, **{f: getattr(ours, f) for f in hint_fields}) != ours or any(
+            getattr(theirs, f) and not getattr(ours, f) for f in hint_fields):
         raise UserError(f"--init_from={spec} has a different generator config: {theirs} vs "
                         f"{ours}")
     if theirs == ours:
         generator.set_weights(source.get_weights())
     else:
         models.copy_weights_by_name(source, generator)
-        logging.info("the hint branch starts at zero: the automatic model, exactly")
+        logging.info("the new hint layers start at zero: %s's model, exactly", spec)
     logging.info("initialised the generator from %s", spec)
 
 

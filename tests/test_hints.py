@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import hints, inference, models, train
+from colorgan import color, hints, inference, models, train
 from colorgan.errors import UserError
 from conftest import with_changes
 
@@ -99,3 +99,70 @@ def test_a_hint_model_trains_its_hint_branch(tiny_workdir, hint_config, tmp_path
     assert all(np.isfinite(h["g_loss"]) for h in result.history)
     g = inference.load_model(str(tmp_path / "run")).generator
     assert np.abs(g.get_layer("enc1_hint_conv").get_weights()[0]).max() > 0
+
+
+def test_a_regression_heads_hint_shortcut_starts_at_zero(tiny_workdir, hint_config):
+    cfg = dataclasses.replace(hint_config.model, hint_shortcut=True)
+    automatic = inference.load_model(tiny_workdir)
+    g = models.build_generator(cfg)
+    train._init_generator(g, tiny_workdir, cfg)  # pylint: disable=protected-access
+    cfg = dataclasses.replace(cfg, vividness=automatic.config.model.vividness)
+    l = tf.random.stateless_uniform([1, 32, 32, 1], [5, 6], -1, 1)
+    hint = hints.paint_colours(tf.constant([32, 32]), tf.constant([[4.0, 4.0]]),
+                               tf.constant([3.0]), tf.constant([[0.4, -0.3]]))
+    np.testing.assert_array_equal(models.predict_ab(g, l, cfg, hint_map=hint).numpy(),
+                                  automatic.predict_ab(l).numpy())
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_hint_shortcut_acts_only_on_the_output_cells_hints_cover(hint_config, stride):
+    """The shortcut alone (the deep hint branch still at zero) changes exactly the output cells
+    a hint covers: a per-cell path; spreading a hint is the deep branch's job."""
+    cfg = dataclasses.replace(hint_config.model, hint_shortcut=True, output_stride=stride)
+    g = models.build_generator(cfg)
+    conv = g.get_layer("out_hint_conv")
+    conv.set_weights([np.full_like(w, 0.5) for w in conv.get_weights()])
+    l = tf.random.stateless_uniform([1, 32, 32, 1], [5, 6], -1, 1)
+    hint = hints.paint_colours(tf.constant([32, 32]), tf.constant([[4.0, 4.0], [20.0, 27.0]]),
+                               tf.constant([3.0, 1.0]), tf.constant([[0.4, -0.3], [-0.2, 0.1]]))
+    out = models.decode_ab(g([l, hint], training=False), cfg).numpy()[0]
+    automatic = models.decode_ab(g([l, hints.empty(l)], training=False), cfg).numpy()[0]
+    covered = tf.nn.avg_pool2d(hint[..., 2:], stride, stride, "VALID").numpy()[0, ..., 0] > 0
+    np.testing.assert_array_equal(np.abs(out - automatic).max(-1) > 1e-6, covered)
+    assert covered.sum() >= 2
+
+
+def test_a_hint_model_may_start_one_with_the_shortcut_not_the_reverse(hint_config, tmp_path):
+    with pytest.raises(ValueError, match="needs hint_inputs"):
+        dataclasses.replace(hint_config.model, hint_inputs=False, hint_shortcut=True)
+    hint_run = str(tmp_path / "hint-run")
+    train.train(with_changes(hint_config, train={"steps": 1}), hint_run)
+    shortcut_cfg = dataclasses.replace(hint_config.model, hint_shortcut=True)
+    g = models.build_generator(shortcut_cfg)
+    train._init_generator(g, hint_run, shortcut_cfg)  # pylint: disable=protected-access
+    source = inference.load_model(hint_run).generator
+    np.testing.assert_array_equal(g.get_layer("enc1_hint_conv").get_weights()[0],
+                                  source.get_layer("enc1_hint_conv").get_weights()[0])
+    shortcut_run = str(tmp_path / "shortcut-run")
+    train.train(with_changes(hint_config, model={"hint_shortcut": True}, train={"steps": 1}),
+                shortcut_run)
+    with pytest.raises(UserError, match="different generator config"):
+        train._init_generator(models.build_generator(hint_config.model), shortcut_run,  # pylint: disable=protected-access
+                              hint_config.model)
+
+
+def test_a_classification_heads_shortcut_starts_as_the_hints_own_colour(hint_config):
+    """Classification heads start the shortcut at the Gaussian over the bins around a hint: a
+    cell a hint covers decodes to the hint's colour from step 0 (within the bins' 10 units)."""
+    cfg = dataclasses.replace(hint_config.model, hint_shortcut=True, head="classification",
+                              output_space="ab", output_stride=2)
+    g = models.build_generator(cfg)
+    l = tf.random.stateless_uniform([1, 32, 32, 1], [5, 6], -1, 1)
+    colours = np.array([[0.3, -0.25], [-0.2, 0.4]], np.float32)  # model space: (33, -27.5), ...
+    hint = hints.paint_colours(tf.constant([32, 32]), tf.constant([[8.0, 8.0], [23.0, 23.0]]),
+                               tf.constant([9.0, 9.0]), tf.constant(colours))
+    out = models.decode_ab(g([l, hint], training=False), cfg).numpy()[0] * color.AB_SCALE
+    automatic = models.decode_ab(g([l, hints.empty(l)], training=False), cfg).numpy()[0]
+    for (row, col), want in zip([(4, 4), (11, 11)], colours * color.AB_SCALE):
+        np.testing.assert_allclose(out[row, col], want, atol=2.0)  # Lab units
+        assert np.abs(automatic[row, col] * color.AB_SCALE - want).max() > 10  # not by chance

@@ -137,6 +137,7 @@ class ModelConfig:
     output_stride: int = 1
     global_context: int = 0
     hint_inputs: bool = False  # user-guided: G also takes a hint map (colorgan/hints.py)
+    hint_shortcut: bool = False  # --hint_inputs: the hint map also feeds G's output layer
     # Inference settings, not weights: chosen on validation data and shipped in the config.
     vividness: float = 1.0
     color_upsample: str = "bilinear"
@@ -159,6 +160,9 @@ class ModelConfig:
         if self.image_size % (2 ** self.num_down):
             raise ValueError(f"image_size={self.image_size} is not a multiple of "
                              f"2**depth={2 ** self.num_down}")
+        if self.hint_shortcut and not self.hint_inputs:
+            raise ValueError("hint_shortcut feeds the hint map to the output layer: it needs "
+                             "hint_inputs")
         if self.dropout_blocks > self.decoder_blocks - 1:
             raise ValueError(f"dropout_blocks={self.dropout_blocks} exceeds the "
                              f"{self.decoder_blocks - 1} skip-connected decoder blocks")

@@ -112,6 +112,13 @@ flags.DEFINE_bool(
     "input size; zeros = automatic), through a branch whose weights start at zero, so a "
     "fine-tune with --init_from starts from exactly the automatic model. Training simulates "
     "hints (--hint_free_fraction of images get none).")
+flags.DEFINE_bool(
+    "hint_shortcut", _DEFAULTS["hint_shortcut"],
+    "--hint_inputs: the hint map, averaged over each output cell, also feeds G's output layer "
+    "through a 1x1 conv added to it: a direct path for 'this cell's colour is the hint's'. "
+    "Classification heads start it at the Gaussian over the bins around the hint's colour (a "
+    "linear map of (a*b* x coverage, coverage)), regression heads at zero; with no hints it "
+    "adds nothing, so the automatic mode starts as the --init_from model exactly.")
 flags.DEFINE_float(
     "vividness", _DEFAULTS["vividness"],
     "How vivid colour is, > 0; 1 = the model's plain prediction. Classification heads: the "

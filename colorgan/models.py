@@ -157,7 +157,7 @@ def build_generator(cfg: ModelConfig, *, sync_batchnorm: bool = False) -> keras.
         dec_1:  up(dec_2) (S, base_filters) ++ l
         out:    1x1 conv -> tanh (S, C)         C = 3 (Lab, the seed) or 2 (ab)
              or 1x1 conv -> logits (S, 262)     head='classification' (decode with decode_ab)
-        [+ hints averaged per output cell -> out_hint_conv (1x1, zero-initialised): --hint_shortcut]
+        [+ hints averaged per output cell -> out_hint_conv (1x1, adds nothing without hints): --hint_shortcut]
 
     Blocks dec_s .. dec_1 are left out for output_stride 2^s: the output is (S/2^s, C). The
     model is fully convolutional: H and W may be any multiple of 2^d. The first

@@ -104,8 +104,9 @@ class NonFiniteLossError(UserError, FloatingPointError):
 def _init_generator(generator: keras.Model, spec: str, model_cfg: ModelConfig) -> None:
     """Copies --init_from's generator weights. An automatic model may start a hint model
     (--hint_inputs, --hint_shortcut), and a hint model one with the shortcut: every layer is
-    copied by name and the new hint layers keep their zeros, so the fine-tune starts from
-    exactly the model it starts from."""
+    copied by name and the new hint layers keep their start, which adds nothing without hints
+    (the enc1 branch is zero; the shortcut sees no hint), so the automatic mode starts as
+    exactly the --init_from model."""
     source, source_cfg = workdir_lib.load_generator(spec)
     theirs = source_cfg.model.generator_config()
     ours = model_cfg.generator_config()
@@ -118,7 +119,7 @@ def _init_generator(generator: keras.Model, spec: str, model_cfg: ModelConfig) -
         generator.set_weights(source.get_weights())
     else:
         models.copy_weights_by_name(source, generator)
-        logging.info("the new hint layers start at zero: %s's model, exactly", spec)
+        logging.info("new hint layers: without hints this is %s's model, exactly", spec)
     logging.info("initialised the generator from %s", spec)
 
 

@@ -60,7 +60,6 @@ DEFAULT_FORMATS = config.DEFAULT_EXPORT_FORMATS
 FORMATS = config.EXPORT_FORMATS
 TFLITE_DIR = "tflite"
 HINTS_SUFFIX = "_hints"  # a hint model's hint-taking TFLite variants (colorgan.export_hints)
-TFJS_DIR = export_tfjs.TFJS_DIR
 # Parity tolerances (mean |ab error| in Lab units vs Keras): fp32 is the same arithmetic; fp16
 # weights round to 11 significant bits; int8 quantises every activation to 256 levels.
 PARITY_TOLERANCE = {"tflite_fp32": 0.05, "tflite_fp16": 0.5, "tflite_int8": 4.0}
@@ -224,7 +223,7 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     if colorizer.takes_hints:  # hint-taking files beside the automatic ones
         built.update({f"{v}{HINTS_SUFFIX}": build_tflite_hints(colorizer, v, calib, check)
                       for v in tflite})
-    staging = os.path.join(output, TFJS_DIR, f".{version}.tmp-{os.getpid()}")
+    staging = os.path.join(output, export_tfjs.TFJS_DIR, f".{version}.tmp-{os.getpid()}")
     try:
         if "tfjs" in formats:
             shutil.rmtree(staging, ignore_errors=True)

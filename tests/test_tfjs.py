@@ -27,7 +27,7 @@ def keras_model(tiny_workdir):
 
 @pytest.fixture(scope="module")
 def tfjs_export(tiny_tfjs) -> str:
-    assert tiny_tfjs.endswith(os.path.join(export.TFJS_DIR, "1"))
+    assert tiny_tfjs.endswith(os.path.join(export_tfjs.TFJS_DIR, "1"))
     return tiny_tfjs
 
 
@@ -75,7 +75,7 @@ def test_cli_formats_tfjs_alone_and_float32(tiny_workdir, tfjs_export, tmp_path)
     argv = [f"--model={tiny_workdir}", f"--output={out}", "--formats=tfjs",
             "--tfjs_quantization=float32", f"--cache_dir={CONVERTER_CACHE}"]
     assert run_main(export.main, argv) == 0
-    assert sorted(os.listdir(out)) == [export.TFJS_DIR]  # no SavedModel left behind
+    assert sorted(os.listdir(out)) == [export_tfjs.TFJS_DIR]  # no SavedModel left behind
     float32 = export_tfjs.tfjs_dir(out, 1)
     info = inference.read_sidecar(os.path.join(float32, export_tfjs.WEB_SIDECAR))
     assert info["parity"]["mean_ab_error"] <= tfjs.PARITY_TOLERANCE["float32"]

@@ -27,7 +27,8 @@ def evaluate_hints(colorizer: inference.Colorizer, data_cfg: config.DataConfig, 
     """Scores `colorizer` with each number of simulated hints in `counts` (and gray).
 
     Returns {'counts': [...], 'psnr': {k: mean}, 'auc': {k: mean}, 'gray': {'psnr', 'auc'},
-    'images': n}.
+    'images': n, 'worse': {k: images}}: 'worse' counts, per k, the images whose PSNR with k
+    hints is below their automatic mode's (true hints should never hurt; needs 0 in counts).
     Raises:
       UserError: the model takes no hints.
     """
@@ -55,7 +56,17 @@ def evaluate_hints(colorizer: inference.Colorizer, data_cfg: config.DataConfig, 
                                                 color.rgb_to_lab(gray_rgb)[..., 1:])[0]))
     return {"counts": list(counts), "images": len(files),
             **{name: {k: float(np.mean(v)) for k, v in per.items()} for name, per in sums.items()},
-            "gray": {name: float(np.mean(v)) for name, v in gray.items()}}
+            "gray": {name: float(np.mean(v)) for name, v in gray.items()},
+            "worse": worse_than_automatic(sums["psnr"])}
+
+
+def worse_than_automatic(psnr: dict[int, list[float]]) -> dict[int, int]:
+    """Per hint count k > 0: how many images score a lower PSNR with k hints than with none
+    (empty without a 0 count to compare with)."""
+    if 0 not in psnr:
+        return {}
+    automatic = np.asarray(psnr[0])
+    return {k: int(np.sum(np.asarray(v) < automatic)) for k, v in psnr.items() if k}
 
 
 def _score(sums: dict, k: int, rgb: tf.Tensor, lab_true: tf.Tensor, out: tf.Tensor) -> None:
@@ -66,11 +77,13 @@ def _score(sums: dict, k: int, rgb: tf.Tensor, lab_true: tf.Tensor, out: tf.Tens
 
 def summary_markdown(result: dict) -> str:
     """The table: one row per hint count, gray last."""
-    lines = ["| hints | PSNR (dB) | AuC |", "|---|---|---|"]
+    lines = ["| hints | PSNR (dB) | AuC | images worse than automatic |", "|---|---|---|---|"]
+    worse = result.get("worse", {})
     for k in result["counts"]:
         label = f"{k} (automatic)" if k == 0 else str(k)
-        lines.append(f"| {label} | {result['psnr'][k]:.2f} | {result['auc'][k]:.4f} |")
-    lines.append(f"| gray | {result['gray']['psnr']:.2f} | {result['gray']['auc']:.4f} |")
+        count = f"{worse[k]} of {result['images']}" if k in worse else "—"
+        lines.append(f"| {label} | {result['psnr'][k]:.2f} | {result['auc'][k]:.4f} | {count} |")
+    lines.append(f"| gray | {result['gray']['psnr']:.2f} | {result['gray']['auc']:.4f} | — |")
     return "\n".join(lines) + "\n"
 
 

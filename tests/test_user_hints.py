@@ -165,10 +165,23 @@ def test_evaluate_hint_points_reports_psnr_per_hint_count(hint_model, tmp_path, 
     assert psnr[0] == pytest.approx(plain["means"]["model"]["psnr"], abs=1e-3)
     assert report["gray"]["psnr"] == pytest.approx(plain["means"]["gray"]["psnr"], abs=1e-3)
     assert psnr[20] != pytest.approx(psnr[0], abs=1e-3)  # the (random) hint branch is live
+    assert set(report["worse"]) == {"2", "20"} and all(0 <= n <= 3 for n in report["worse"].values())
     assert (out / "hint_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert "gray" in (out / "hint_summary.md").read_text()
     assert run_main(evaluate.main, [f"--data={images}", "--hint_points=0,x",
                                     f"--output={out}"]) == 1
+
+
+def test_worse_than_automatic_counts_the_images_hints_hurt():
+    from colorgan import hint_eval  # noqa: PLC0415
+    psnr = {0: [20.0, 25.0, 30.0], 5: [21.0, 24.0, 29.0], 10: [20.0, 26.0, 31.0]}
+    assert hint_eval.worse_than_automatic(psnr) == {5: 2, 10: 0}  # equal is not worse
+    assert hint_eval.worse_than_automatic({5: [1.0]}) == {}
+    text = hint_eval.summary_markdown({"counts": [0, 5, 10], "images": 3, "worse": {5: 2, 10: 0},
+                                       "psnr": {0: 25.0, 5: 24.7, 10: 25.7},
+                                       "auc": {0: 0.9, 5: 0.9, 10: 0.91},
+                                       "gray": {"psnr": 22.0, "auc": 0.88}})
+    assert "| 5 | 24.70 | 0.9000 | 2 of 3 |" in text and "| 10 | 25.70 | 0.9100 | 0 of 3 |" in text
 
 
 def test_a_hint_models_saved_model_adds_a_hints_signature(hint_model, tmp_path):

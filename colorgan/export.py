@@ -80,8 +80,9 @@ def calibration_l(cfg: config.DataConfig, size: int, count: int) -> np.ndarray:
         ds = data.make_eval_dataset(cfg, cfg.split, limit=count)
     except UserError as e:
         logging.warning("calibration data %s unavailable (%s); using the bundled samples", cfg.data, e)
-        ds = data.make_eval_dataset(dataclasses.replace(cfg, data="samples", val_fraction=0.0),
-                                    "train", limit=count)
+        # The samples are one source: the missing mixture's weights go with it.
+        ds = data.make_eval_dataset(dataclasses.replace(cfg, data="samples", data_weights="",
+                                                        val_fraction=0.0), "train", limit=count)
     return np.concatenate([batch["l"].numpy() for batch in ds])
 
 

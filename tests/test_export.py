@@ -585,3 +585,13 @@ def test_resize_conv_model_exports_and_serves_any_size(tmp_path):
         l = tf.random.stateless_uniform((1, h, w, 1), seed=[h, w], minval=-1, maxval=1)
         np.testing.assert_allclose(signature(l=l)["ab"].numpy(),
                                    generator(l, training=False).numpy(), atol=1e-5)
+
+
+def test_calibration_falls_back_to_the_samples_for_a_missing_mixture(tmp_path):
+    # The shipped model's config names three weighted sources that a user's machine lacks.
+    cfg = config.DataConfig(data=f"{tmp_path}/a.tar.gz,{tmp_path}/b", data_weights="0.5,0.5")
+    l_images = export.calibration_l(cfg, 32, 3)
+    assert l_images.shape == (3, 32, 32, 1)
+    samples = export.calibration_l(config.DataConfig(data="samples", val_fraction=0.0,
+                                                     split="train"), 32, 3)
+    np.testing.assert_array_equal(l_images, samples)

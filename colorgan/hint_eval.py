@@ -78,10 +78,9 @@ def _score(sums: dict, k: int, rgb: tf.Tensor, lab_true: tf.Tensor, out: tf.Tens
 def summary_markdown(result: dict) -> str:
     """The table: one row per hint count, gray last."""
     lines = ["| hints | PSNR (dB) | AuC | images worse than automatic |", "|---|---|---|---|"]
-    worse = result.get("worse", {})
     for k in result["counts"]:
         label = f"{k} (automatic)" if k == 0 else str(k)
-        count = f"{worse[k]} of {result['images']}" if k in worse else "—"
+        count = f"{result['worse'][k]} of {result['images']}" if k in result["worse"] else "—"
         lines.append(f"| {label} | {result['psnr'][k]:.2f} | {result['auc'][k]:.4f} | {count} |")
     lines.append(f"| gray | {result['gray']['psnr']:.2f} | {result['gray']['auc']:.4f} | — |")
     return "\n".join(lines) + "\n"

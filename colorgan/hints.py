@@ -28,6 +28,13 @@ def empty(l: tf.Tensor) -> tf.Tensor:
     return tf.zeros(tf.concat([tf.shape(l)[:3], [HINT_CHANNELS]], 0), l.dtype)
 
 
+def hinted(hint_map: tf.Tensor | None) -> tf.Tensor | None:
+    """(N,) bool: the images of a hint map (N, H, W, 3) that have any hint; None for None."""
+    if hint_map is None:
+        return None
+    return tf.reduce_max(hint_map[..., 2], axis=[1, 2]) > 0
+
+
 def simulate(ab: tf.Tensor, seed: tf.Tensor, *, free_fraction: float = 0.5,
              geometric_p: float = GEOMETRIC_P, max_patch: int = MAX_PATCH,
              count: int | None = None) -> tf.Tensor:

@@ -51,14 +51,16 @@ def downsample_ab(ab: tf.Tensor, stride: int) -> tf.Tensor:
     return tf.nn.avg_pool2d(tf.cast(ab, tf.float32), stride, stride, padding="VALID")
 
 
-def classification_loss(logits: tf.Tensor, ab: tf.Tensor, class_weights: tf.Tensor | None = None
-                        ) -> tf.Tensor:
+def classification_loss(logits: tf.Tensor, ab: tf.Tensor, class_weights: tf.Tensor | None = None,
+                        rebalanced: tf.Tensor | None = None) -> tf.Tensor:
     """Rebalanced multinomial cross-entropy (Zhang et al. 2016, eq. 2).
 
     Args:
       logits: (N, h, w, NUM_BINS) bin logits.
       ab: (N, h, w, 2) model-space target ab at the logits' resolution.
       class_weights: (NUM_BINS,) per-bin weights (bins.rebalance_weights), or None (all 1).
+      rebalanced: (N,) bool, the images `class_weights` apply to (the others weigh every bin
+        1); None = all.
     Returns:
       Scalar: mean over pixels of w(nearest bin) * -sum_q z_q log softmax(logits)_q, where z is
       the soft-encoded target.
@@ -67,7 +69,10 @@ def classification_loss(logits: tf.Tensor, ab: tf.Tensor, class_weights: tf.Tens
     log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
     per_pixel = -tf.reduce_sum(target * log_probs, axis=-1)
     if class_weights is not None:
-        per_pixel *= tf.gather(class_weights, tf.argmax(target, axis=-1, output_type=tf.int32))
+        weights = tf.gather(class_weights, tf.argmax(target, axis=-1, output_type=tf.int32))
+        if rebalanced is not None:
+            weights = tf.where(rebalanced[:, None, None], weights, 1.0)
+        per_pixel *= weights
     return tf.reduce_mean(per_pixel)
 
 
@@ -105,7 +110,8 @@ def loss_names(model_cfg: ModelConfig, train_cfg: TrainConfig) -> tuple[str, ...
 
 def compute_losses(g_out: tf.Tensor, d_real: tf.Tensor | None, d_fake: tf.Tensor | None,
                    batch: dict[str, tf.Tensor], model_cfg: ModelConfig, train_cfg: TrainConfig,
-                   class_weights: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+                   class_weights: tf.Tensor | None = None, hinted: tf.Tensor | None = None
+                   ) -> dict[str, tf.Tensor]:
     """A step's losses (scalars, this replica's means), named as in `loss_names`.
 
     reconstruction = g_pixel + class_weight * g_class (the terms the config has);
@@ -118,6 +124,8 @@ def compute_losses(g_out: tf.Tensor, d_real: tf.Tensor | None, d_fake: tf.Tensor
       d_real, d_fake: D's logits on real and generated colour (None unless mode='gan').
       batch: {'l', 'ab'} model-space training batch.
       class_weights: per-bin rebalancing weights for a classification head (None: uniform).
+      hinted: (N,) bool, the images given simulated hints (a hint model); without
+        --hinted_rebalance they are not rebalanced.
     """
     values, reconstruction = {}, 0.0
     if train_cfg.pixel_loss != "none":
@@ -126,8 +134,9 @@ def compute_losses(g_out: tf.Tensor, d_real: tf.Tensor | None, d_fake: tf.Tensor
         values["g_pixel"] = pixel_loss(train_cfg.pixel_loss, target, pred)
         reconstruction += values["g_pixel"]
     if model_cfg.head == "classification":
+        rebalanced = None if hinted is None or train_cfg.hinted_rebalance else ~hinted
         values["g_class"] = classification_loss(
-            g_out, downsample_ab(batch["ab"], model_cfg.output_stride), class_weights)
+            g_out, downsample_ab(batch["ab"], model_cfg.output_stride), class_weights, rebalanced)
         reconstruction += train_cfg.class_weight * values["g_class"]
     if train_cfg.mode != "gan":
         return {"g_loss": reconstruction, **values}

@@ -145,15 +145,15 @@ def make_train_step(state: TrainState, model_cfg: ModelConfig, train_cfg: TrainC
 
     def replica_forward(batch, update_d):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(models.generator_inputs(model_cfg, batch["l"], simulated_hints(batch)),
-                     training=True)
+            hint_map = simulated_hints(batch)
+            fake = g(models.generator_inputs(model_cfg, batch["l"], hint_map), training=True)
             real_logits = fake_logits = None
             if gan:
                 real = losses.target_color(batch, model_cfg.output_space)
                 real_logits = d([batch["l"], real], training=True)
                 fake_logits = d([batch["l"], fake], training=True)
             values = losses.compute_losses(fake, real_logits, fake_logits, batch, model_cfg,
-                                           train_cfg, class_weights)
+                                           train_cfg, class_weights, hints.hinted(hint_map))
             scaled = {name: values[name] / replicas for name in ("g_loss", "d_loss") if name in values}
         g_grads = g_tape.gradient(scaled["g_loss"], g.trainable_variables)
         if not gan:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import bins, distribute, losses, models
+from colorgan import bins, distribute, hints, losses, models
 from colorgan import step as step_lib
 from colorgan.config import TrainConfig
 from test_bins import np_soft_encode, np_squared_distances, random_gamut_ab
@@ -254,6 +254,34 @@ def test_compute_losses_unet_classification(pixel_loss):
         np.testing.assert_allclose(float(values["g_pixel"]), want_pixel, rtol=LOSS_RTOL)
         reconstruction += want_pixel
     np.testing.assert_allclose(float(values["g_loss"]), reconstruction, rtol=CE_RTOL)
+
+
+def test_hinted_images_skip_the_rebalancing_without_hinted_rebalance():
+    """--nohinted_rebalance: an image given hints weighs every bin 1, the others keep the
+    rebalancing weights; with it (the default) every image is rebalanced."""
+    cfg = classification_cfg()
+    batch = colour_batch(size=8)
+    logits = np.random.default_rng(9).normal(0, 2, (2, 8, 8, 262)).astype(np.float32)
+    weights = np.random.default_rng(10).uniform(0.2, 5.0, 262).astype(np.float32)
+    ab = batch["ab"].numpy()
+    hinted = tf.constant([True, False])
+    def g_class(hinted_rebalance):
+        tc = TrainConfig(mode="unet", pixel_loss="none", hinted_rebalance=hinted_rebalance)
+        return float(losses.compute_losses(tf.constant(logits), None, None, batch, cfg, tc,
+                                           tf.constant(weights), hinted)["g_class"])
+    per_image = [np_classification_loss(logits[i:i + 1], ab[i:i + 1], w)
+                 for i, w in ((0, None), (1, weights))]  # equal pixel counts: mean of means
+    np.testing.assert_allclose(g_class(False), np.mean(per_image), rtol=CE_RTOL)
+    np.testing.assert_allclose(g_class(True), np_classification_loss(logits, ab, weights),
+                               rtol=CE_RTOL)
+    assert g_class(False) != pytest.approx(g_class(True), rel=1e-3)
+
+
+def test_hinted_marks_the_images_with_any_hint():
+    hint_map = np.zeros((3, 4, 4, 3), np.float32)
+    hint_map[1, 2, 3] = [0.1, -0.2, 1.0]
+    assert hints.hinted(tf.constant(hint_map)).numpy().tolist() == [False, True, False]
+    assert hints.hinted(None) is None
 
 
 def test_compute_losses_gan():

@@ -237,6 +237,7 @@ class TrainConfig:
     lr_final_fraction: float = 0.0
     cpu_minutes: float = 0.0
     hint_free_fraction: float = 0.5  # --hint_inputs: images trained with no hint at all
+    hinted_rebalance: bool = True  # --hint_inputs: rebalance the images given hints too
 
     def __post_init__(self):
         _check_choices(self)

@@ -204,6 +204,11 @@ flags.DEFINE_float("hint_free_fraction", _DEFAULTS["hint_free_fraction"],
                    "--hint_inputs: the share of training images given no hint (besides the "
                    "geometric draw's zeros), so the automatic mode stays as good.",
                    lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_bool("hinted_rebalance", _DEFAULTS["hinted_rebalance"],
+                  "--hint_inputs, --head=classification: apply the class rebalancing to images "
+                  "given hints too. Off: they weigh every colour bin alike (Zhang et al. 2017 "
+                  "fine-tune hints with a plain regression loss): a hint pins the colour, and "
+                  "rebalancing then pushes it to rarer, more saturated bins and spreads it.")
 flags.DEFINE_float("cpu_minutes", _DEFAULTS["cpu_minutes"],
                    "Stop (with a checkpoint) once the run's training CPU time (all threads, summed "
                    "over every session of the workdir) reaches this many CPU-minutes; 0 = only "

@@ -180,8 +180,11 @@ def train(cfg: Config, workdir: str) -> TrainResult:
     if cfg.model.head == "classification" and tc.rebalance_lambda < 1:
         class_weights = bins.rebalance_weights(data.color_prior(cfg.data, source.groups),
                                                tc.rebalance_lambda)
-        logging.info("class rebalancing (lambda %.2f): bin weights %.2f..%.2f", tc.rebalance_lambda,
-                     float(tf.reduce_min(class_weights)), float(tf.reduce_max(class_weights)))
+        logging.info("class rebalancing (lambda %.2f): bin weights %.2f..%.2f%s",
+                     tc.rebalance_lambda, float(tf.reduce_min(class_weights)),
+                     float(tf.reduce_max(class_weights)),
+                     "" if tc.hinted_rebalance or not cfg.model.hint_inputs
+                     else "; hint-free images only (--nohinted_rebalance)")
     step_fn = make_train_step(state, cfg.model, tc, train_ds.element_spec,
                               class_weights=class_weights)
     loop = _Loop(state=state, manager=manager, tc=tc, model_cfg=cfg.model, workdir=workdir,

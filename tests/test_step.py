@@ -264,3 +264,31 @@ def test_constant_schedule_keeps_the_learning_rate():
     assert step_lib.learning_rate(3e-4, TrainConfig()) == 3e-4
     state = step_lib.build_state(models.preset("tiny"), TrainConfig(learning_rate=3e-4))
     assert float(state.g_opt.learning_rate) == pytest.approx(3e-4)
+
+
+@pytest.mark.parametrize("free_fraction", [0.0, 1.0])
+def test_the_step_rebalances_only_hint_free_images_without_hinted_rebalance(free_fraction):
+    """A classification hint model with every bin weighted 2: rebalanced, g_class is twice the
+    plain cross-entropy; --nohinted_rebalance weighs the hinted images 1, so g_class drops
+    (towards half when most images get hints), and not at all with --hint_free_fraction=1 (no
+    image hinted). Both steps start from the same weights and draw the same hints.
+    (losses.compute_losses' own test checks the per-image weights exactly.)"""
+    cfg = models.preset("tiny", output_space="ab", head="classification", hint_inputs=True)
+    batch = synthetic_batch(n=4)
+    g_class = {}
+    for rebalance in (True, False):
+        tc = TrainConfig(mode="unet", pixel_loss="none", hinted_rebalance=rebalance,
+                         hint_free_fraction=free_fraction)
+        state = step_lib.build_state(cfg, tc)
+        if rebalance:
+            weights = state.generator.get_weights()
+        else:
+            state.generator.set_weights(weights)
+        step = step_lib.make_train_step(state, cfg, tc, batch_spec(batch),
+                                        class_weights=tf.fill([262], 2.0))
+        g_class[rebalance] = float(step(batch, tf.constant(True))["g_class"])
+    ratio = g_class[True] / g_class[False]
+    if free_fraction == 1.0:
+        np.testing.assert_allclose(ratio, 1.0, rtol=RECOMPUTE_RTOL)
+    else:  # the geometric draw leaves an image without hints 1 time in 8 (here 1 of 4)
+        assert 1.2 < ratio <= 2.0 + RECOMPUTE_RTOL

@@ -210,6 +210,17 @@ def test_regression_head_needs_a_pixel_loss():
     assert cfg.train.pixel_loss == "none"
 
 
+@pytest.mark.parametrize("model", [dict(), dict(hint_inputs=True),
+                                   dict(head="classification", output_space="ab")])
+def test_nohinted_rebalance_needs_a_classification_hint_model(model):
+    with pytest.raises(ValueError, match="hinted_rebalance=False .* needs hint_inputs and head="):
+        config.Config(model=config.ModelConfig(**model),
+                      train=config.TrainConfig(hinted_rebalance=False))
+    config.Config(model=config.ModelConfig(hint_inputs=True, head="classification",
+                                           output_space="ab"),
+                  train=config.TrainConfig(hinted_rebalance=False))
+
+
 def test_classification_needs_ab_output():
     with pytest.raises(ValueError, match="needs output_space='ab', got 'lab'"):
         config.ModelConfig(head="classification")

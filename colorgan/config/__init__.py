@@ -277,6 +277,10 @@ class Config:
         if self.model.head == "regression" and self.train.pixel_loss == "none":
             raise ValueError("pixel_loss='none' leaves a regression head without a loss; use "
                              "head='classification' or pixel_loss l1/l2")
+        if not self.train.hinted_rebalance and not (self.model.hint_inputs
+                                                    and self.model.head == "classification"):
+            raise ValueError("hinted_rebalance=False weighs a classification hint model's hinted "
+                             "images: it needs hint_inputs and head='classification'")
         if self.train.mode == "gan" and (self.model.output_stride != 1
                                          or self.model.head != "regression"):
             raise ValueError("mode='gan' needs a full-resolution regression generator "

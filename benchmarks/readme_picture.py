@@ -1,6 +1,11 @@
 """README's picture of the shipped model: four photos of an evaluation, gray | colorgan | original.
 
     python benchmarks/readme_picture.py --report=runs/eval_bsds --model=default --output=docs/images/reference_bsds500.png
+    python benchmarks/readme_picture.py --report=runs/eval_bsds --model=default --hints=10 --output=docs/images/hints_bsds500.png
+
+With --hints=N (a hint model) each row is gray | automatic | with N hints | original: the hints
+simulated from the original as `evaluate --hint_points` does (its seed, with the row's index
+as the photo's), each hinted patch outlined in black and white.
 
 The photos are the landscape ones of an `evaluate --full_res` report (its per_image.csv) at
 the 20th, 40th, 60th and 80th percentile of the model's ab error: typical results, neither the
@@ -15,17 +20,20 @@ import sys
 
 from absl import app, flags
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
+import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  benchmarks/common.py
 
-from colorgan import cli, color, config, images, inference, photos  # noqa: E402
+from colorgan import cli, color, config, hint_eval, images, inference, photos  # noqa: E402
 from colorgan.fileio import write_atomic  # noqa: E402
 
 FLAGS = flags.FLAGS
 PERCENTILES = (0.2, 0.4, 0.6, 0.8)
 flags.DEFINE_string("report", None, "An evaluate --full_res report directory (per_image.csv).")
+flags.DEFINE_integer("hints", 0, "Add a column with this many hints simulated from the truth.",
+                     lower_bound=0)
 flags.adopt_module_key_flags(common)
 common.reuse_flag("model")
 common.reuse_flag("output", "The PNG to write.")
@@ -39,11 +47,30 @@ def picks(report: str) -> list[str]:
     return [rows[min(int(p * len(rows)), len(rows) - 1)]["path"] for p in PERCENTILES]
 
 
-def row(model: inference.Colorizer, path: str) -> np.ndarray:
+def hinted(model: inference.Colorizer, rgb: np.ndarray, count: int, index: int) -> np.ndarray:
+    """The photo coloured with `count` true hints (seeded as evaluate --hint_points seeds its
+    image `index`), uint8, each hinted patch outlined."""
+    rgb = tf.constant(rgb[None])
+    _, ab_true = color.rgb_to_model(rgb)
+    hint_map = hint_eval.true_hints(ab_true, count, (0, index))(model.render_shape(rgb.shape[1:3]))
+    out = color.to_uint8(model.finish(model.hinted_view(rgb, lambda hw: hint_map))).numpy()
+    mask = tf.image.resize(hint_map[..., 2:], rgb.shape[1:3], "nearest")[0, ..., 0].numpy()
+    mask = Image.fromarray((mask > 0).astype(np.uint8) * 255)
+    inner, outer = (np.asarray(mask.filter(ImageFilter.MaxFilter(k))) > 0 for k in (3, 7))
+    edge = np.asarray(mask) == 0
+    out[outer & ~inner & edge] = 0
+    out[inner & edge] = 255
+    return out
+
+
+def row(model: inference.Colorizer, path: str, index: int = 0) -> np.ndarray:
     photo = images.read_photo(path, config.DataConfig.max_pixels)
     gray = color.to_uint8(color.gray_rgb(photo.rgb)).numpy()
     original = color.to_uint8(photo.rgb).numpy()
-    strip = np.concatenate([gray, photos.colorize_photo(model, photo), original], 1)
+    columns = [gray, photos.colorize_photo(model, photo)]
+    if FLAGS.hints:
+        columns.append(hinted(model, photo.rgb, FLAGS.hints, index))
+    strip = np.concatenate(columns + [original], 1)
     half = Image.fromarray(strip).resize((strip.shape[1] // 2, strip.shape[0] // 2),
                                          Image.LANCZOS)
     return np.asarray(half)
@@ -55,7 +82,7 @@ def main(argv: list[str]) -> int:
     if not FLAGS.report or not FLAGS.output:
         raise app.UsageError("--report and --output are required")
     model = inference.load_model(FLAGS.model)
-    rows = [row(model, p) for p in picks(FLAGS.report)]
+    rows = [row(model, path, index) for index, path in enumerate(picks(FLAGS.report))]
     width = min(r.shape[1] for r in rows)
     write_atomic(FLAGS.output, images.encode_image(np.concatenate([r[:, :width] for r in rows]),
                                                    None, "png"))

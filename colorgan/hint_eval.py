@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -45,10 +46,8 @@ def evaluate_hints(colorizer: inference.Colorizer, data_cfg: config.DataConfig, 
         lab_true = color.rgb_to_lab(rgb)
         _, ab_true = color.rgb_to_model(rgb)
         for k in counts:
-            def hint_map_for(hw, k=k):
-                view_ab = tf.image.resize(ab_true, hw, antialias=True)
-                return hints.simulate(view_ab, tf.constant([seed, index]), count=k)
-            out = colorizer.finish(colorizer.hinted_view(rgb, hint_map_for, render_size))[None]
+            view = colorizer.hinted_view(rgb, true_hints(ab_true, k, (seed, index)), render_size)
+            out = colorizer.finish(view)[None]
             _score(sums, k, rgb, lab_true, out)
         gray_rgb = color.gray_rgb(rgb)
         gray["psnr"].append(float(metrics.psnr(rgb, gray_rgb)[0]))
@@ -58,6 +57,15 @@ def evaluate_hints(colorizer: inference.Colorizer, data_cfg: config.DataConfig, 
             **{name: {k: float(np.mean(v)) for k, v in per.items()} for name, per in sums.items()},
             "gray": {name: float(np.mean(v)) for name, v in gray.items()},
             "worse": worse_than_automatic(sums["psnr"])}
+
+
+def true_hints(ab_true: tf.Tensor, count: int, seed: tuple[int, int]) -> Callable:
+    """A `hint_map_for` for Colorizer.hinted_view: `count` hints simulated from the photo's own
+    model-space a*b* (1, H, W, 2), at whatever view size the model sees it (as in training)."""
+    def hint_map_for(hw: tuple[int, int]) -> tf.Tensor:
+        view_ab = tf.image.resize(ab_true, hw, antialias=True)
+        return hints.simulate(view_ab, tf.constant(seed), count=count)
+    return hint_map_for
 
 
 def worse_than_automatic(psnr: dict[int, list[float]]) -> dict[int, int]:

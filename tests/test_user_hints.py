@@ -6,10 +6,11 @@ import logging
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 import colorgan
-from colorgan import colorize, inference, user_hints
+from colorgan import colorize, hints, inference, user_hints
 from colorgan.errors import UserError
 from conftest import run_main, smooth_color_image
 
@@ -92,10 +93,10 @@ def test_no_points_is_exactly_automatic_and_a_point_changes_the_colour(hint_mode
     (tmp_path / "one.json").write_text(json.dumps(
         {"points": [{"x": 30, "y": 20, "color": BLUE, "radius": 6}]}))
     outs = {}
-    for name, hints in (("auto", ""), ("none", str(tmp_path / "none.json")),
+    for name, spec in (("auto", ""), ("none", str(tmp_path / "none.json")),
                         ("one", str(tmp_path / "one.json"))):
         out = tmp_path / name
-        outcome = colorize.colorize_paths(hint_model, [str(src)], str(out), hints=hints)
+        outcome = colorize.colorize_paths(hint_model, [str(src)], str(out), hints=spec)
         assert outcome.written and not outcome.failed
         outs[name] = _colours(out / "p.png")
     np.testing.assert_array_equal(outs["none"], outs["auto"])
@@ -182,6 +183,25 @@ def test_worse_than_automatic_counts_the_images_hints_hurt():
                                        "auc": {0: 0.9, 5: 0.9, 10: 0.91},
                                        "gray": {"psnr": 22.0, "auc": 0.88}})
     assert "| 5 | 24.70 | 0.9000 | 2 of 3 |" in text and "| 10 | 25.70 | 0.9100 | 0 of 3 |" in text
+
+
+def test_true_hints_reveal_the_truths_mean_colour_at_any_view_size():
+    from colorgan import hint_eval  # noqa: PLC0415
+    ab_true = tf.random.stateless_uniform([1, 40, 60, 2], [1, 2], -0.5, 0.5)
+    for hw in [(40, 60), (20, 30)]:
+        hint_map = hint_eval.true_hints(ab_true, 5, (0, 3))(hw).numpy()
+        assert hint_map.shape == (1, *hw, 3)
+        mask = hint_map[0, ..., 2] > 0
+        view_ab = tf.image.resize(ab_true, hw, antialias=True).numpy()[0]
+        assert 1 <= mask.sum() <= 5 * hints.MAX_PATCH ** 2
+        # Each hinted pixel carries a patch mean of the truth at that view: within its range.
+        assert np.all(np.abs(hint_map[0][mask][:, :2]) <= np.abs(view_ab).max() + 1e-6)
+    flat = hint_eval.true_hints(tf.fill([1, 40, 60, 2], 0.3), 5, (0, 3))((20, 30)).numpy()[0]
+    np.testing.assert_allclose(flat[flat[..., 2] > 0][:, :2], 0.3, atol=1e-5)  # exactly the truth
+    same = hint_eval.true_hints(ab_true, 5, (0, 3))((40, 60))
+    assert np.array_equal(same, hint_eval.true_hints(ab_true, 5, (0, 3))((40, 60)))  # seeded
+    assert not np.array_equal(same, hint_eval.true_hints(ab_true, 5, (0, 4))((40, 60)))
+    assert not np.any(hint_eval.true_hints(ab_true, 0, (0, 3))((40, 60)))  # 0: automatic
 
 
 def test_a_hint_models_saved_model_adds_a_hints_signature(hint_model, tmp_path):

@@ -1,9 +1,9 @@
 """README's picture of the shipped model: four photos of an evaluation, gray | colorgan | original.
 
     python benchmarks/readme_picture.py --report=runs/eval_bsds --model=default --output=docs/images/reference_bsds500.png
-    python benchmarks/readme_picture.py --report=runs/eval_bsds --model=default --hints=10 --output=docs/images/hints_bsds500.png
+    python benchmarks/readme_picture.py --report=runs/eval_bsds --model=default --true_hints=10 --output=docs/images/hints_bsds500.png
 
-With --hints=N (a hint model) each row is gray | automatic | with N hints | original: the hints
+With --true_hints=N (a hint model) each row is gray | automatic | with N hints | original: the hints
 simulated from the original as `evaluate --hint_points` does (its seed, with the row's index
 as the photo's), each hinted patch outlined in black and white.
 
@@ -32,7 +32,7 @@ from colorgan.fileio import write_atomic  # noqa: E402
 FLAGS = flags.FLAGS
 PERCENTILES = (0.2, 0.4, 0.6, 0.8)
 flags.DEFINE_string("report", None, "An evaluate --full_res report directory (per_image.csv).")
-flags.DEFINE_integer("hints", 0, "Add a column with this many hints simulated from the truth.",
+flags.DEFINE_integer("true_hints", 0, "Add a column with this many hints simulated from the truth.",
                      lower_bound=0)
 flags.adopt_module_key_flags(common)
 common.reuse_flag("model")
@@ -68,8 +68,8 @@ def row(model: inference.Colorizer, path: str, index: int = 0) -> np.ndarray:
     gray = color.to_uint8(color.gray_rgb(photo.rgb)).numpy()
     original = color.to_uint8(photo.rgb).numpy()
     columns = [gray, photos.colorize_photo(model, photo)]
-    if FLAGS.hints:
-        columns.append(hinted(model, photo.rgb, FLAGS.hints, index))
+    if FLAGS.true_hints:
+        columns.append(hinted(model, photo.rgb, FLAGS.true_hints, index))
     strip = np.concatenate(columns + [original], 1)
     half = Image.fromarray(strip).resize((strip.shape[1] // 2, strip.shape[0] // 2),
                                          Image.LANCZOS)

@@ -94,7 +94,7 @@ def test_no_points_is_exactly_automatic_and_a_point_changes_the_colour(hint_mode
         {"points": [{"x": 30, "y": 20, "color": BLUE, "radius": 6}]}))
     outs = {}
     for name, spec in (("auto", ""), ("none", str(tmp_path / "none.json")),
-                        ("one", str(tmp_path / "one.json"))):
+                       ("one", str(tmp_path / "one.json"))):
         out = tmp_path / name
         outcome = colorize.colorize_paths(hint_model, [str(src)], str(out), hints=spec)
         assert outcome.written and not outcome.failed
@@ -205,8 +205,7 @@ def test_true_hints_reveal_the_truths_mean_colour_at_any_view_size():
 
 
 def test_a_hint_models_saved_model_adds_a_hints_signature(hint_model, tmp_path):
-    from colorgan import export_saved_model, hints, models  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    from colorgan import export_saved_model, models  # noqa: PLC0415
     path = export_saved_model.write(hint_model, str(tmp_path / "sm"), 1, 32)
     loaded = tf.saved_model.load(path)
     assert {"serving_default", "colorize_l", "colorize_l_hints"} <= set(loaded.signatures)
@@ -239,7 +238,6 @@ def test_a_hint_models_tflite_files_take_hints_beside_the_automatic_ones(hint_mo
         assert report["mean_ab_error"] <= report["tolerance_mean_ab_error"]
     # The automatic file is the automatic model: loadable as ever, equal to Keras without hints.
     lite = inference.load_model(paths[0])
-    import tensorflow as tf  # noqa: PLC0415
     l = tf.random.stateless_uniform([1, 32, 32, 1], [9, 9], -1, 1)
     np.testing.assert_allclose(lite.predict_ab(l).numpy(), hint_model.predict_ab(l).numpy(),
                                atol=1e-4)

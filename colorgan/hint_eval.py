@@ -59,7 +59,8 @@ def evaluate_hints(colorizer: inference.Colorizer, data_cfg: config.DataConfig, 
             "worse": worse_than_automatic(sums["psnr"])}
 
 
-def true_hints(ab_true: tf.Tensor, count: int, seed: tuple[int, int]) -> Callable:
+def true_hints(ab_true: tf.Tensor, count: int, seed: tuple[int, int]
+               ) -> Callable[[tuple[int, int]], tf.Tensor]:
     """A `hint_map_for` for Colorizer.hinted_view: `count` hints simulated from the photo's own
     model-space a*b* (1, H, W, 2), at whatever view size the model sees it (as in training)."""
     def hint_map_for(hw: tuple[int, int]) -> tf.Tensor:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,15 @@ converter.pip_main()
 """
 
 
+def requirement_pins(path: str) -> dict[str, str]:
+    """A constraints file's `name==version` lines keyed by the name normalised as pip compares
+    names (PEP 503: lower case, runs of -_. as one -), so `tensorflow_decision_forests==1.12.0`
+    is found as tensorflow-decision-forests."""
+    with open(path, encoding="utf-8") as f:
+        return {re.sub(r"[-_.]+", "-", line.split("==")[0].strip()).lower(): line.strip()
+                for line in f if "==" in line and not line.startswith("#")}
+
+
 def converter_python(cache_dir: str = "") -> str:
     """The Python of the converter environment, created on first use (pip, ~3 min and ~900 MB of
     downloads; BUILD.md) under CACHE/tfjs-converter/<hash of the constraints file>."""
@@ -87,9 +97,7 @@ def converter_python(cache_dir: str = "") -> str:
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         _run([sys.executable, "-m", "venv", tmp], "creating the converter virtualenv")
-        with open(CONSTRAINTS, encoding="utf-8") as f:
-            pins = {line.split("==")[0].lower(): line.strip() for line in f
-                    if "==" in line and not line.startswith("#")}
+        pins = requirement_pins(CONSTRAINTS)
         _run([os.path.join(tmp, "bin", "python"), "-m", "pip", "install", "--quiet",
               "--disable-pip-version-check", "-c", CONSTRAINTS,
               *(pins[name] for name in CONVERTER_REQUIREMENTS)], "installing tensorflowjs")

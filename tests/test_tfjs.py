@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -29,6 +30,15 @@ def keras_model(tiny_workdir):
 def tfjs_export(tiny_tfjs) -> str:
     assert tiny_tfjs.endswith(os.path.join(export_tfjs.TFJS_DIR, "1"))
     return tiny_tfjs
+
+
+def test_the_converter_requirements_are_pinned_in_the_constraints_file(tmp_path):
+    pins = tfjs.requirement_pins(tfjs.CONSTRAINTS)
+    for name in tfjs.CONVERTER_REQUIREMENTS:  # pip writes some names with _ (PEP 503 equal)
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^=\s]*", pins[name])
+    (tmp_path / "c.txt").write_text("# a==1\nTensorFlow_Decision.Forests == 1.2\nfoo>=3\n")
+    assert tfjs.requirement_pins(str(tmp_path / "c.txt")) == {
+        "tensorflow-decision-forests": "TensorFlow_Decision.Forests == 1.2"}
 
 
 def test_layout_sidecar_and_parity(tfjs_export, keras_model):

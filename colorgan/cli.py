@@ -97,7 +97,7 @@ def config_from_flags(flag_values: flags.FlagValues) -> config.Config:
 
 # Inference settings a verb may override on the command line (else the model's own, chosen on
 # validation data, apply).
-INFERENCE_SETTINGS = ("vividness", "color_upsample", "flip_average")
+INFERENCE_SETTINGS = config.INFERENCE_FIELDS
 
 
 def inference_settings(flag_values: flags.FlagValues) -> dict:

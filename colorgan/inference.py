@@ -243,28 +243,56 @@ class Colorizer:
             self._functions[key] = tf.function(fn, reduce_retracing=True)
         return self._functions[key]
 
-    def with_settings(self, vividness: float | None = None, color_upsample: str | None = None,
-                      flip_average: bool | None = None) -> "Colorizer":
-        """This model with other inference settings (None keeps the model's own).
+    def with_settings(self, **settings) -> "Colorizer":
+        """This model with other inference settings (config.INFERENCE_FIELDS: vividness,
+        color_upsample, flip_average, hint_reach; None keeps the model's own).
 
         Raises:
-          UserError: a new vividness or flip_average for an exported model (baked into its
-            graph at export).
+          UserError: a new baked setting (vividness, flip_average, hint_reach) for an exported
+            model (fixed in its graph at export).
         """
         model_cfg = self.config.model
-        changes = {k: v for k, v in (("vividness", vividness), ("color_upsample", color_upsample),
-                                     ("flip_average", flip_average))
+        unknown = set(settings) - set(config_lib.INFERENCE_FIELDS)
+        if unknown:
+            raise TypeError(f"not inference settings: {sorted(unknown)}")
+        changes = {k: v for k, v in settings.items()
                    if v is not None and v != getattr(model_cfg, k)}
         if not changes:
             return self
-        cfg = dataclasses.replace(self.config, model=dataclasses.replace(model_cfg, **changes))
+        try:
+            cfg = dataclasses.replace(self.config, model=dataclasses.replace(model_cfg, **changes))
+        except ValueError as e:
+            raise UserError(f"{self.source}: {e}") from e
         if self.generator is not None:
             return keras_colorizer(self.generator, cfg, self.source)
-        baked = sorted(set(changes) & {"vividness", "flip_average"})
+        baked = sorted(set(changes) & set(config_lib.BAKED_INFERENCE))
         if baked:
             raise UserError(f"{self.source}: an exported model's {' and '.join(baked)} are fixed "
                             "at export; re-export with the setting")
         return dataclasses.replace(self, config=cfg, _functions={})
+
+
+def with_hint_inputs(colorizer: Colorizer) -> Colorizer:
+    """An automatic Keras model as a hint model: the same weights and a hint branch of zeros
+    (models.build_generator's start for --hint_inputs), so without hints it is exactly the
+    model, and its hints act through hint_spread alone (give it a hint_reach). export
+    --hint_inputs packages the shipped model so.
+
+    A hint model is returned as it is.
+
+    Raises:
+      UserError: an exported model (its graph is fixed).
+    """
+    if colorizer.takes_hints:
+        return colorizer
+    if colorizer.generator is None:
+        raise UserError(f"--hint_inputs: {colorizer.source} is an exported model; give its "
+                        "training workdir or packaged model")
+    cfg = dataclasses.replace(colorizer.config, model=dataclasses.replace(
+        colorizer.config.model, hint_inputs=True))
+    generator = models.build_generator(cfg.model)
+    models.copy_weights_by_name(colorizer.generator, generator)
+    return keras_colorizer(generator, cfg, colorizer.source)
 
 
 def keras_colorizer(generator: keras.Model, cfg: Config, source: str) -> Colorizer:
@@ -314,9 +342,8 @@ def _load_tflite(path: str) -> Colorizer:
                      variant=info.get("parity", {}).get("variant", ""))
 
 
-def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0, *,
-               vividness: float | None = None, color_upsample: str | None = None,
-               flip_average: bool | None = None) -> Colorizer:
+def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0,
+               **settings) -> Colorizer:
     """Loads a model for inference.
 
     Args:
@@ -325,12 +352,12 @@ def load_model(spec: str | Colorizer = "default", checkpoint_step: int = 0, *,
         file exported by colorgan.export; 'default' (the shipped reference model); or an already
         loaded Colorizer (returned as is).
       checkpoint_step: with a workdir, the checkpoint to load (0 = latest).
-      vividness, color_upsample, flip_average: inference settings (None: the model's own; see
-        Colorizer.with_settings).
+      settings: inference settings (vividness, color_upsample, flip_average, hint_reach; None:
+        the model's own; see Colorizer.with_settings).
     Raises:
       UserError: nothing loadable at `spec`.
     """
-    return _load(spec, checkpoint_step).with_settings(vividness, color_upsample, flip_average)
+    return _load(spec, checkpoint_step).with_settings(**settings)
 
 
 def _load(spec: str | Colorizer, checkpoint_step: int) -> Colorizer:

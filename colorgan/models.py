@@ -16,7 +16,7 @@ import numpy as np
 from keras import layers
 import tensorflow as tf
 
-from colorgan import bins, color, hints
+from colorgan import bins, color, hint_spread, hints
 from colorgan.config import ModelConfig, check_choice
 
 # DCGAN/pix2pix weight initialisation: N(0, 0.02).
@@ -258,7 +258,8 @@ def predict_ab(generator: keras.Model, l, cfg: ModelConfig,
                vividness: float | None = None, hint_map=None) -> tf.Tensor:
     """Inference: model-space `l` (N, H, W, 1) -> `ab` (N, H, W, 2) at l's size.
 
-    `hint_map`: (N, H, W, 3) hints for a hint model (colorgan.hints; None: the automatic mode).
+    `hint_map`: (N, H, W, 3) hints for a hint model (colorgan.hints; None: the automatic mode),
+    spread after G by cfg.hint_reach (colorgan/hint_spread.py).
 
     Decodes G's output (see decode_ab; vividness None = the config's, chosen on validation data)
     and, for output_stride > 1, upsamples it bilinearly. With cfg.flip_average the photo and its
@@ -269,12 +270,13 @@ def predict_ab(generator: keras.Model, l, cfg: ModelConfig,
     n = tf.shape(l)[0]
     flip = lambda t: tf.concat([t, tf.reverse(t, axis=[2])], axis=0)  # noqa: E731
     batch = flip(l) if cfg.flip_average else l
-    if hint_map is not None and cfg.flip_average:
-        hint_map = flip(hint_map)
-    ab = decode_ab(generator(generator_inputs(cfg, batch, hint_map), training=False), cfg,
+    g_hints = flip(hint_map) if hint_map is not None and cfg.flip_average else hint_map
+    ab = decode_ab(generator(generator_inputs(cfg, batch, g_hints), training=False), cfg,
                    vividness)
     if cfg.flip_average:
         ab = 0.5 * (ab[:n] + tf.reverse(ab[n:], axis=[2]))
+    if hint_map is not None and cfg.hint_reach:
+        ab = hint_spread.spread(ab, l, hint_map, cfg.hint_reach, cfg.output_stride)
     if cfg.output_stride > 1:
         ab = tf.image.resize(ab, tf.shape(l)[1:3], method="bilinear")
     return ab

@@ -110,10 +110,14 @@ def tiny_tfjs(tiny_workdir, tmp_path_factory) -> str:
                          cache_dir=CONVERTER_CACHE)[0]
 
 
+HINT_REACH = 6.0  # the tiny hint model's, in pixels of its 32 px view
+
+
 @pytest.fixture(scope="module")
 def hint_model(tiny_workdir, tiny_config, tmp_path_factory):
     """A tiny hint model fine-tuned 2 steps from the tiny automatic one, its hint branch then
-    made strong (2 steps barely move it) so a hint visibly changes the colour."""
+    made strong (2 steps barely move it) so a hint visibly changes the colour; its hints spread
+    (hint_reach, as the shipped model's do) so every export carries the spreading too."""
     from colorgan import inference, train  # noqa: PLC0415  (TF import only when needed)
 
     cfg = with_changes(tiny_config, model={"hint_inputs": True},
@@ -124,7 +128,7 @@ def hint_model(tiny_workdir, tiny_config, tmp_path_factory):
     conv = model.generator.get_layer("enc1_hint_conv")
     rng = np.random.default_rng(0)
     conv.set_weights([rng.normal(0, 3.0, w.shape).astype(np.float32) for w in conv.get_weights()])
-    return model
+    return model.with_settings(hint_reach=HINT_REACH)
 
 
 # -------------------------------------------------- helpers shared by the training tests

@@ -45,6 +45,10 @@ TFJS_QUANTIZATIONS = ("float16", "float32", "uint8")
 TEMPORAL_MODES = ("flow", "none")  # the video CLI's --temporal (colorgan/temporal.py)
 DEFAULT_CRF = 18  # the video CLI's x264 quality: near "visually lossless", colour is what we add
 DEFAULT_BATCH_FRAMES = 8  # the video CLI's frames per model call
+# ModelConfig's inference settings (not weights): a verb may override them on the command line;
+# an export bakes the BAKED ones into its graphs.
+INFERENCE_FIELDS = ("vividness", "color_upsample", "flip_average", "hint_reach")
+BAKED_INFERENCE = ("vividness", "flip_average", "hint_reach")
 HINT_MAX_POINTS = 32  # simulated hints per image at most (colorgan/hints.py, --hint_points)
 STRATEGIES = CHOICES["strategy"]  # colorgan/distribute.py
 # File layout of exports and of the shipped model, here (free of TensorFlow) so that colorgan.web,
@@ -142,6 +146,7 @@ class ModelConfig:
     vividness: float = 1.0
     color_upsample: str = "bilinear"
     flip_average: bool = False
+    hint_reach: float = 0.0  # --hint_inputs: how far a hint's correction spreads (hint_spread.py)
 
     def __post_init__(self):
         _check_choices(self)
@@ -160,6 +165,9 @@ class ModelConfig:
         if self.image_size % (2 ** self.num_down):
             raise ValueError(f"image_size={self.image_size} is not a multiple of "
                              f"2**depth={2 ** self.num_down}")
+        if self.hint_reach < 0 or (self.hint_reach and not self.hint_inputs):
+            raise ValueError(f"hint_reach={self.hint_reach} spreads hints: it must be >= 0, and "
+                             "> 0 only with hint_inputs")
         if self.hint_shortcut and not self.hint_inputs:
             raise ValueError("hint_shortcut feeds the hint map to the output layer: it needs "
                              "hint_inputs")
@@ -174,7 +182,8 @@ class ModelConfig:
         return dataclasses.replace(self, discriminator=defaults.discriminator,
                                    disc_filters=defaults.disc_filters, vividness=defaults.vividness,
                                    color_upsample=defaults.color_upsample,
-                                   flip_average=defaults.flip_average, image_size=self.multiple)
+                                   flip_average=defaults.flip_average,
+                                   hint_reach=defaults.hint_reach, image_size=self.multiple)
 
     @property
     def multiple(self) -> int:

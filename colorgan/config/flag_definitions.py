@@ -7,8 +7,8 @@ from __future__ import annotations
 from absl import flags
 
 from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_BATCH_FRAMES, DEFAULT_CRF,
-                             DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, HINT_MAX_POINTS, STRATEGIES,
-                             TEMPORAL_MODES, TFJS_QUANTIZATIONS)
+                             DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, HINT_MAX_POINTS,
+                             INFERENCE_FIELDS, STRATEGIES, TEMPORAL_MODES, TFJS_QUANTIZATIONS)
 
 # ---------------------------------------------------------------- data flags
 flags.DEFINE_string(
@@ -111,7 +111,8 @@ flags.DEFINE_bool(
     "User-guided colour (Zhang et al. 2017): G also takes a hint map (a*b* and a mask at its "
     "input size; zeros = automatic), through a branch whose weights start at zero, so a "
     "fine-tune with --init_from starts from exactly the automatic model. Training simulates "
-    "hints (--hint_free_fraction of images get none).")
+    "hints (--hint_free_fraction of images get none). export: an automatic model is exported "
+    "as a hint model with that zero branch, its hints acting through --hint_reach alone.")
 flags.DEFINE_bool(
     "hint_shortcut", _DEFAULTS["hint_shortcut"],
     "--hint_inputs: the hint map, averaged over each output cell, also feeds G's output layer "
@@ -126,6 +127,13 @@ flags.DEFINE_float(
     "heads: a*b* are scaled by it. colorize/evaluate/batch/video: overrides the model's own value "
     "(chosen on validation data, in its config); export: baked into the exported graphs.",
     lower_bound=0.01)
+flags.DEFINE_float(
+    "hint_reach", _DEFAULTS["hint_reach"],
+    "A hint model (--hint_inputs): how far, in pixels of the model's view, a hint's colour "
+    "correction spreads after G (edge-aware, fading beyond this; colorgan/hint_spread.py). 0 = "
+    "off: G's own hinted colour. colorize/evaluate/batch/video: overrides the model's own value "
+    "(chosen on validation data); export: baked into the hint-taking graphs.",
+    lower_bound=0.0)
 
 # ------------------------------------------------------------ training flags
 flags.DEFINE_enum("mode", _DEFAULTS["mode"], list(CHOICES["mode"]),
@@ -334,15 +342,15 @@ flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 
 
 # --------------------------------------------------------- the flags each verb's --help shows
 _CONFIG_FIELDS = tuple(_DEFAULTS)
-_INFERENCE = ("vividness", "color_upsample", "flip_average")
+_INFERENCE = INFERENCE_FIELDS
 VERB_FLAGS = {
     "train": ("workdir", "recipe", *_CONFIG_FIELDS, "verbose"),
     "quickstart": ("workdir", "steps", "verbose"),
     "colorize": ("model", "checkpoint_step", "output", "render_size", *_INFERENCE, "format",
                  "hints", "compare", "overwrite", "max_pixels", "verbose"),
     "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
-               *_INFERENCE, "calibration_images", "tfjs_quantization", "cache_dir", "overwrite",
-               "verbose"),
+               *_INFERENCE, "hint_inputs", "calibration_images", "tfjs_quantization", "cache_dir",
+               "overwrite", "verbose"),
     "video": ("model", "checkpoint_step", "output", "temporal", "render_size", *_INFERENCE, "crf",
               "batch_frames", "overwrite", "max_pixels", "verbose"),
     "web": ("model", "port", "tfjs_quantization", "cache_dir", "verbose"),

@@ -20,6 +20,8 @@ Writes, atomically (temporary name, then rename):
   A hint model (trained with --hint_inputs) also gets a `colorize_l_hints` signature (l, hint_ab
   [N, H, W, 2], hint_mask [N, H, W, 1] -> ab) and colorgan_{fp32,fp16,int8}_hints.tflite with
   the same three inputs (colorgan/export_hints.py); its automatic interfaces are as above.
+  --hint_inputs exports an automatic model as such a hint model (a zero hint branch: its hints
+  act through --hint_reach alone; how the shipped model was packaged).
   OUTPUT/generator_fp16.npz, OUTPUT/config.json   (--formats=fp16_weights, not in the default set)
                                 the generator packaged as colorgan/pretrained/ ships it: float16
                                 weights keyed by weight path; load_model(OUTPUT) reads it.
@@ -259,8 +261,12 @@ def _remove_if_empty(path: str) -> None:
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
-    colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
-                                     **cli.inference_settings(FLAGS))
+    settings = cli.inference_settings(FLAGS)
+    reach = settings.pop("hint_reach", None)
+    colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step, **settings)
+    if FLAGS.hint_inputs:  # an automatic model whose hints act through --hint_reach alone
+        colorizer = inference.with_hint_inputs(colorizer)
+    colorizer = colorizer.with_settings(hint_reach=reach)
     for path in export(colorizer, FLAGS.output, version=FLAGS.version,
                        formats=tuple(FLAGS.formats), render_size=FLAGS.render_size,
                        calibration_images=FLAGS.calibration_images,

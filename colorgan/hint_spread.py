@@ -24,7 +24,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-EDGE_L = 10.0  # the lightness sigma of the kernel (L* units): edges between unlike lightness stop it
+EDGE_L = 10.0  # the kernel's lightness sigma (L* units): a hint stops at an edge of unlike lightness
 PRIOR = 0.1  # "no correction"'s weight, in hinted view pixels at kernel weight 1
 SPACE_OF_REACH = 2.0 / 3.0  # the kernel's spatial sigma, as a share of the reach
 # Chosen on BSDS500 val and the bundled photos with 10 simulated hints (BENCHMARKS.md).

@@ -121,7 +121,8 @@ def test_export_hint_inputs_makes_an_automatic_model_take_hints(tiny_workdir, tm
     rgb = tf.random.stateless_uniform([1, 32, 32, 3], [5, 6])
     np.testing.assert_allclose(hinted.colorize(rgb).numpy(), automatic.colorize(rgb).numpy(),
                                atol=2e-3)  # float16 weights
-    hint = user_hints.parse({"points": [{"x": 8, "y": 8, "ab": [40.0, -40.0], "radius": 2}]}, 32, 32)
+    hint = user_hints.parse({"points": [{"x": 8, "y": 8, "ab": [40.0, -40.0], "radius": 2}]},
+                            32, 32)
     lab = color.rgb_to_lab(hinted.colorize_hints(rgb, hint)).numpy()[0]
     before = color.rgb_to_lab(hinted.colorize(rgb)).numpy()[0]
     goal = np.array([40.0, -40.0])

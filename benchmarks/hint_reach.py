@@ -1,10 +1,10 @@
 """Choose a hint model's --hint_reach on validation photos: how far a hint's correction spreads.
 
-    python benchmarks/hint_reach.py --model=/work/refmodel/shipspread --reach_grid=0,16,24,32 \\
+    python benchmarks/hint_reach.py --model=default --reach_grid=16,20,24,28,32,48 \\
         --hint_counts=0,10
 
-Method: for each reach, `evaluate --hint_points` (hint_eval.evaluate_hints: hints simulated from
-the truth with a fixed seed, full resolution) on BSDS500 val and on the bundled photos. The pick
+Any Keras model: a reach makes it take hints. Method: for each reach, `evaluate --hint_points`
+(hint_eval.evaluate_hints: hints simulated from the truth with a fixed seed, full resolution) on BSDS500 val and on the bundled photos. The pick
 maximises BSDS500 val's PSNR gain with the largest hint count over the automatic mode, among the
 reaches whose hints help the bundled photos (gain >= --min_bundled_gain) and make at most
 --max_bundled_worse of them worse: a user's clicks should not make their photo worse, and the
@@ -21,7 +21,8 @@ from colorgan import config, hint_eval, inference
 
 FLAGS = flags.FLAGS
 NAME = "hint_reach"
-flags.DEFINE_list("reach_grid", ["0", "16", "24", "32"], "--hint_reach values to try.")
+flags.DEFINE_list("reach_grid", ["16", "24", "32"], "--hint_reach values to try (> 0; each row's "
+                  "automatic column is the model without hints).")
 flags.DEFINE_list("hint_counts", ["0", "10"], "Simulated hints per photo (0 = automatic).")
 flags.DEFINE_string("val_data", "../shared/datasets/bsds500-jpg.tar.gz",
                     "The validation set (its 'val' split).")
@@ -57,9 +58,12 @@ def main(argv: list[str]) -> int:
     counts = sorted({int(c) for c in FLAGS.hint_counts} | {0})
     if max(counts) == 0:
         raise app.UsageError("--hint_counts needs a count above 0")
+    reaches = [float(r) for r in FLAGS.reach_grid]
+    if min(reaches) <= 0:
+        raise app.UsageError("--reach_grid: reaches must be > 0 (the automatic column is 0's)")
     base = inference.load_model(FLAGS.model)
     rows = []
-    for reach in (float(r) for r in FLAGS.reach_grid):
+    for reach in reaches:
         rows.append(score(base, reach, counts))
         logging.info("%s", rows[-1])
     ok = [r for r in rows if r["ok"]]

@@ -15,8 +15,8 @@ and has run once (the page's own figure: fetch + warm-up). Photo: a bundled phot
 then); ms = the page's own timing (decode, colourise, PNG encode), median. Python: the same
 photo through images.read_photo, Colorizer.colorize and images.encode_image, in-process, with
 common.measure.
-Hints: --hint_model (default: --model with a zero-initialised hint branch, the hints recipe's
-step 0: the same graph and arithmetic as a trained hint model, so the same time) exported to
+Hints: --hint_model (default: --model, given the shipped model's hint_reach if it takes no hints:
+the same graph and arithmetic as the shipped model's hints, so the same time) exported to
 TF.js float16 and served; per backend the same photo is uploaded, one untimed hint placed, then
 --repeats hints placed by clicks and --repeats moves by the arrow key, each waited for. Update
 = the page's own time from the model run to the drawn canvas; change -> shown adds the debounce
@@ -26,7 +26,6 @@ Colorizer.colorize_hints on the photo with one hint, common.measure.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import statistics
 import tempfile
@@ -36,7 +35,7 @@ from absl import app, flags
 from PIL import Image
 
 import common
-from colorgan import (cli, color, data, export, export_tfjs, images, inference, models, sources,
+from colorgan import (cli, color, data, export, export_tfjs, images, inference, sources,
                       user_hints, web)
 from colorgan.web.browser import Browser
 
@@ -56,9 +55,10 @@ flags.DEFINE_string("screenshot", SCREENSHOT, "Where to write the page's screens
                     "image); empty: none.")
 flags.DEFINE_bool("measure", True, "Measure; --nomeasure only exports float16 and writes the "
                   "screenshot.")
-flags.DEFINE_string("hint_model", "", "A hint model (trained with --hint_inputs) for the hint "
-                    "update rows; empty: --model itself if it takes hints, else --model with a "
-                    "zero-initialised hint branch (same graph, same time); 'none': no hint rows.")
+flags.DEFINE_string("hint_model", "", "A model that takes hints for the hint update rows; "
+                    "empty: --model itself if it takes hints, else --model with the shipped "
+                    "model's --hint_reach (same graph, same time); 'none': no hint rows.")
+HINT_REACH = 24.0  # the shipped model's (colorgan/pretrained/config.json)
 
 
 def export_variants(colorizer: inference.Colorizer, directory: str) -> list[dict]:
@@ -98,16 +98,6 @@ def page_rows(model_dir: str, photo: str, repeats: int) -> list[dict]:
     finally:
         server.shutdown()
     return rows
-
-
-def with_hint_branch(colorizer: inference.Colorizer) -> inference.Colorizer:
-    """`colorizer`'s generator with a zero-initialised hint branch (as train --init_from builds
-    a hint model's step 0): its weights copied by layer name, the hint convolution at zero."""
-    cfg = colorizer.config
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hint_inputs=True))
-    generator = models.build_generator(cfg.model)
-    models.copy_weights_by_name(colorizer.generator, generator)
-    return inference.keras_colorizer(generator, cfg, f"{colorizer.source} + zero hint branch")
 
 
 def hint_page_rows(model_dir: str, photo: str, repeats: int) -> list[dict]:
@@ -161,7 +151,7 @@ def hint_rows(colorizer: inference.Colorizer, directory: str, photo: str) -> lis
     if FLAGS.hint_model == "none" or not FLAGS.measure:
         return []
     hinted = inference.load_model(FLAGS.hint_model) if FLAGS.hint_model else colorizer
-    hinted = hinted if hinted.takes_hints else with_hint_branch(hinted)
+    hinted = hinted if hinted.takes_hints else hinted.with_settings(hint_reach=HINT_REACH)
     (path,) = export.export(hinted, os.path.join(directory, "hints"), formats=("tfjs",),
                             cache_dir=FLAGS.cache_dir)
     parity = inference.read_sidecar(os.path.join(path, export_tfjs.WEB_SIDECAR))["parity"]

@@ -10,7 +10,7 @@ Every output carries a provenance record (PNG text chunk / JPEG EXIF: colorgan's
 model's identity, the settings) and the input's own EXIF. An existing output is skipped (so
 re-running a folder resumes it) unless --overwrite; an output path that is one of the inputs is
 never written. A file that cannot be read is reported in one line and skipped; the exit status
-is then 2. A user-guided model (trained with --hint_inputs) takes colour hints: --hints=FILE
+is then 2. A model that takes colour hints (the shipped one; see --hint_reach) takes --hints=FILE
 (`{"points": [{"x": 120, "y": 80, "color": "#4a7bd0"}]}`, colorgan/user_hints.py) or
 --hints=auto (`<stem>.hints.json` beside each input where there is one).
 """
@@ -98,7 +98,8 @@ def main(argv: list[str]) -> int:
     if FLAGS.hints and FLAGS.hints != AUTO_HINTS and not os.path.isfile(FLAGS.hints):
         raise UserError(f"hints {FLAGS.hints}: no such file")
     if FLAGS.hints and not model.takes_hints:
-        raise UserError(f"--hints: {model.source} takes no hints (train one with --hint_inputs)")
+        raise UserError(f"--hints: {model.source} takes no hints (give it a --hint_reach, or "
+                        "train one with --hint_inputs)")
     outcome = colorize_paths(model, inputs, FLAGS.output, render_size=FLAGS.render_size,
                              fmt=FLAGS.format, compare=FLAGS.compare, overwrite=FLAGS.overwrite,
                              hints=FLAGS.hints, max_pixels=FLAGS.max_pixels)

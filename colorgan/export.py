@@ -17,11 +17,11 @@ Writes, atomically (temporary name, then rename):
                                 a `.tflite.json` sidecar: the model config, render size, weights
                                 identity and a parity report against the Keras model (ab error
                                 in Lab units, latency, size).
-  A hint model (trained with --hint_inputs) also gets a `colorize_l_hints` signature (l, hint_ab
-  [N, H, W, 2], hint_mask [N, H, W, 1] -> ab) and colorgan_{fp32,fp16,int8}_hints.tflite with
-  the same three inputs (colorgan/export_hints.py); its automatic interfaces are as above.
-  --hint_inputs exports an automatic model as such a hint model (a zero hint branch: its hints
-  act through --hint_reach alone; how the shipped model was packaged).
+  A model that takes hints (trained with --hint_inputs, or any given a --hint_reach: the shipped
+  one) also gets a `colorize_l_hints` signature (l, hint_ab [N, H, W, 2], hint_mask [N, H, W, 1]
+  -> ab) and colorgan_{fp32,fp16,int8}_hints.tflite with the same three inputs
+  (colorgan/export_hints.py; no int8 one with --hint_reach: hint_variants); its automatic
+  interfaces are as above.
   OUTPUT/generator_fp16.npz, OUTPUT/config.json   (--formats=fp16_weights, not in the default set)
                                 the generator packaged as colorgan/pretrained/ ships it: float16
                                 weights keyed by weight path; load_model(OUTPUT) reads it.
@@ -154,6 +154,16 @@ def tflite_path(output: str, version: int, variant: str) -> str:
     return os.path.join(output, TFLITE_DIR, str(version), f"colorgan_{variant.split('_')[1]}.tflite")
 
 
+def hint_variants(colorizer: inference.Colorizer, variants: list[str]) -> list[str]:
+    """The hint-taking TFLite variants a model gets: all, except int8 for a model that spreads
+    hints (hint_reach > 0): its normalised convolution does not survive 8 bits (the shipped
+    model's parity error was 17.6 Lab units against a tolerance of 4), so phones take fp16."""
+    if colorizer.config.model.hint_reach and "tflite_int8" in variants:
+        logging.info("no tflite_int8 hint file: hint spreading needs float (use tflite_fp16's)")
+        return [v for v in variants if v != "tflite_int8"]
+    return variants
+
+
 def build_tflite_hints(colorizer: inference.Colorizer, variant: str, calibration: np.ndarray,
                        parity_images: np.ndarray) -> tuple[bytes, dict]:
     """A hint model's hint-taking `variant` (colorgan.export_hints) and its parity report."""
@@ -225,7 +235,7 @@ def export(colorizer: inference.Colorizer, output: str, *, version: int = 1,
     built = {v: build_tflite(colorizer, v, calib, check) for v in tflite}
     if colorizer.takes_hints:  # hint-taking files beside the automatic ones
         built.update({f"{v}{HINTS_SUFFIX}": build_tflite_hints(colorizer, v, calib, check)
-                      for v in tflite})
+                      for v in hint_variants(colorizer, tflite)})
     staging = os.path.join(output, export_tfjs.TFJS_DIR, f".{version}.tmp-{os.getpid()}")
     try:
         if "tfjs" in formats:
@@ -261,12 +271,8 @@ def _remove_if_empty(path: str) -> None:
 @cli.handle_errors
 def main(argv: list[str]) -> int:
     cli.check_usage(argv, required=("output",))
-    settings = cli.inference_settings(FLAGS)
-    reach = settings.pop("hint_reach", None)
-    colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step, **settings)
-    if FLAGS.hint_inputs:  # an automatic model whose hints act through --hint_reach alone
-        colorizer = inference.with_hint_inputs(colorizer)
-    colorizer = colorizer.with_settings(hint_reach=reach)
+    colorizer = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
+                                     **cli.inference_settings(FLAGS))
     for path in export(colorizer, FLAGS.output, version=FLAGS.version,
                        formats=tuple(FLAGS.formats), render_size=FLAGS.render_size,
                        calibration_images=FLAGS.calibration_images,

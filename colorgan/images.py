@@ -126,13 +126,14 @@ def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def provenance(model_id: str, model_kind: str, render_size: int, vividness: float,
-               color_upsample: str, flip_average: bool = False) -> dict:
+               color_upsample: str, flip_average: bool = False, hint_reach: float = 0.0) -> dict:
     """The record every colourised image carries: software, model identity (a short hash of its
-    weights, `inference.Colorizer.identity`), how it was rendered, and that the colour is
-    predicted. Deterministic: no time, no paths."""
+    weights, `inference.Colorizer.identity`), how it was rendered (a model that spreads hints:
+    its hint_reach too), and that the colour is predicted. Deterministic: no time, no paths."""
     return {"software": f"colorgan {__version__}", "model": model_id, "model_kind": model_kind,
             "render_size": render_size, "vividness": vividness, "color_upsample": color_upsample,
-            "flip_average": flip_average, "note": PROVENANCE_NOTE}
+            "flip_average": flip_average, **({"hint_reach": hint_reach} if hint_reach else {}),
+            "note": PROVENANCE_NOTE}
 
 
 def provenance_text(record: dict) -> str:

@@ -142,7 +142,7 @@ class Colorizer:
         m = self.config.model
         return images.provenance(self.identity, self.variant or self.kind,
                                  render_size or self.default_render_size, m.vividness,
-                                 m.color_upsample, m.flip_average)
+                                 m.color_upsample, m.flip_average, m.hint_reach)
 
     def colorize(self, rgb: tf.Tensor, render_size: int = 0) -> tf.Tensor:
         """sRGB (N, H, W, 3) float in [0, 1] -> colourised sRGB (N, H, W, 3) float32 in [0, 1]."""
@@ -159,8 +159,8 @@ class Colorizer:
 
     @property
     def takes_hints(self) -> bool:
-        """Whether the model is user-guided (trained with --hint_inputs; Keras models only)."""
-        return self.generator is not None and self.config.model.hint_inputs
+        """Whether the model takes colour hints (ModelConfig.takes_hints; Keras models only)."""
+        return self.generator is not None and self.config.model.takes_hints
 
     def colorize_hints(self, rgb: tf.Tensor, points: list, render_size: int = 0) -> tf.Tensor:
         """`colorize` of one photo (1, H, W, 3) guided by user hints (user_hints.Hint); no
@@ -185,8 +185,8 @@ class Colorizer:
           UserError: the model takes no hints.
         """
         if not self.takes_hints:
-            raise UserError(f"{self.source}: this model takes no hints (train one with "
-                            "--hint_inputs)")
+            raise UserError(f"{self.source}: this model takes no hints (give it a --hint_reach, "
+                            "or train one with --hint_inputs)")
         size = render_size or self.default_render_size
         cfg = self.config.model
         views = self._traced(("views", size), lambda x: _rgb_to_l_views(x, size, self.multiple))
@@ -270,29 +270,6 @@ class Colorizer:
             raise UserError(f"{self.source}: an exported model's {' and '.join(baked)} are fixed "
                             "at export; re-export with the setting")
         return dataclasses.replace(self, config=cfg, _functions={})
-
-
-def with_hint_inputs(colorizer: Colorizer) -> Colorizer:
-    """An automatic Keras model as a hint model: the same weights and a hint branch of zeros
-    (models.build_generator's start for --hint_inputs), so without hints it is exactly the
-    model, and its hints act through hint_spread alone (give it a hint_reach). export
-    --hint_inputs packages the shipped model so.
-
-    A hint model is returned as it is.
-
-    Raises:
-      UserError: an exported model (its graph is fixed).
-    """
-    if colorizer.takes_hints:
-        return colorizer
-    if colorizer.generator is None:
-        raise UserError(f"--hint_inputs: {colorizer.source} is an exported model; give its "
-                        "training workdir or packaged model")
-    cfg = dataclasses.replace(colorizer.config, model=dataclasses.replace(
-        colorizer.config.model, hint_inputs=True))
-    generator = models.build_generator(cfg.model)
-    models.copy_weights_by_name(colorizer.generator, generator)
-    return keras_colorizer(generator, cfg, colorizer.source)
 
 
 def keras_colorizer(generator: keras.Model, cfg: Config, source: str) -> Colorizer:

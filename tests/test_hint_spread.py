@@ -1,11 +1,13 @@
 """Hint spreading (colorgan/hint_spread.py): a hint's correction, exact where it lies, fading
 with distance, stopped by lightness edges; nothing without hints."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import color, config, hint_spread, hints, inference, user_hints
+from colorgan import color, config, hint_spread, hints, inference, models, user_hints
 from colorgan.errors import UserError
 
 SIZE = 32
@@ -36,8 +38,8 @@ def test_a_hint_sets_its_colour_and_fades_with_distance():
                              stride=1).numpy()[0]
     np.testing.assert_allclose(out[15, 15], [0.4, -0.2], atol=0.01)  # the hint, where it lies
     near, far = np.abs(out[15, 22, 0]), np.abs(out[15, 31, 0])
-    assert 0.05 < near < 0.35  # ~2 reaches away: a fraction
-    assert far < 0.01  # ~4 reaches away: nothing
+    assert 0.05 < near < 0.35  # ~1.5 reaches from the patch's edge: a fraction
+    assert far < 0.01  # ~3.5 reaches away: nothing
 
 
 def test_a_hint_corrects_the_models_colour_not_replaces_its_pattern():
@@ -74,11 +76,12 @@ def test_output_cells_take_the_hints_they_cover(stride):
     assert out.shape == (cells, cells, 2)
 
 
-def test_hint_reach_is_validated_where_it_is_defined():
+def test_hint_reach_is_validated_and_makes_any_model_take_hints():
     with pytest.raises(ValueError, match="hint_reach"):
-        config.ModelConfig(hint_reach=8.0)  # no hint inputs
-    with pytest.raises(ValueError, match="hint_reach"):
-        config.ModelConfig(hint_inputs=True, hint_reach=-1.0)
+        config.ModelConfig(hint_reach=-1.0)
+    assert not config.ModelConfig().takes_hints
+    assert config.ModelConfig(hint_reach=8.0).takes_hints  # through the spreading alone
+    assert config.ModelConfig(hint_inputs=True).takes_hints
 
 
 def test_a_hint_model_spreads_its_hints_only_with_a_reach(hint_model):
@@ -93,9 +96,51 @@ def test_a_hint_model_spreads_its_hints_only_with_a_reach(hint_model):
         out = color.rgb_to_lab(model.colorize_hints(rgb, hint)).numpy()[0]
         return np.linalg.norm(out[16, 16, 1:] - goal)
     assert error_at_hint(spread) < 0.5 * error_at_hint(plain)
-    # no hint: the automatic model, whatever the reach
-    np.testing.assert_array_equal(spread.colorize_hints(rgb, []).numpy(),
-                                  plain.colorize(rgb).numpy())
+    # an all-zero hint map through G and the spreading: G's own colour, exactly
+    l = tf.random.stateless_uniform([2, 32, 32, 1], [7, 8], -1, 1)
+    cfg = spread.config.model
+    with_reach = models.predict_ab(spread.generator, l, cfg, hint_map=hints.empty(l))
+    without = models.predict_ab(spread.generator, l, dataclasses.replace(cfg, hint_reach=0.0),
+                                hint_map=hints.empty(l))
+    np.testing.assert_array_equal(with_reach.numpy(), without.numpy())
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+def test_each_image_of_a_batch_takes_only_its_own_hints(stride):
+    cells = SIZE // stride
+    ab = tf.random.stateless_uniform([2, cells, cells, 2], [3, 3], -0.3, 0.3)
+    l = tf.random.stateless_uniform([2, SIZE, SIZE, 1], [4, 4], -1, 1)
+    one = _hint_map([(r, c) for r in range(12, 16) for c in range(12, 16)], (0.5, -0.5))
+    batch = tf.concat([one, hints.empty(l[:1])], 0)
+    out = hint_spread.spread(ab, l, batch, reach=8.0, stride=stride).numpy()
+    alone = hint_spread.spread(ab[:1], l[:1], one, reach=8.0, stride=stride).numpy()
+    np.testing.assert_allclose(out[:1], alone, atol=1e-6)
+    np.testing.assert_array_equal(out[1], ab.numpy()[1])  # no hints: untouched
+    assert np.abs(out[0] - ab.numpy()[0]).max() > 0.1
+
+
+def test_mirrored_hints_give_the_mirrored_colour():
+    """flip_average runs G on the photo and its mirror; the spreading sees the photo's own hints
+    once, after the average: mirroring photo and hints mirrors the result."""
+    ab = tf.random.stateless_uniform([1, SIZE, SIZE, 2], [5, 5], -0.3, 0.3)
+    l = tf.random.stateless_uniform([1, SIZE, SIZE, 1], [6, 6], -1, 1)
+    hint_map = _hint_map([(10, 5), (20, 25)], (0.2, 0.4))
+    mirror = lambda t: tf.reverse(t, axis=[2])  # noqa: E731
+    out = hint_spread.spread(ab, l, hint_map, reach=6.0, stride=1)
+    flipped = hint_spread.spread(mirror(ab), mirror(l), mirror(hint_map), reach=6.0, stride=1)
+    np.testing.assert_allclose(mirror(flipped).numpy(), out.numpy(), atol=1e-5)
+
+
+def test_g_s_own_hint_branch_acts_without_a_reach(hint_model):
+    """A --hint_inputs model at hint_reach 0: the colour moves by G's hint branch alone (the
+    spreading off), so the branch is wired through whatever the reach."""
+    rgb = tf.random.stateless_uniform([1, 32, 32, 3], [3, 4])
+    hint = user_hints.parse({"points": [{"x": 16, "y": 16, "color": "#2050e0", "radius": 2}]},
+                            32, 32)
+    plain = hint_model.with_settings(hint_reach=0.0)
+    assert plain.takes_hints
+    moved = plain.colorize_hints(rgb, hint).numpy() - plain.colorize(rgb).numpy()
+    assert np.abs(moved).max() > 0.05
 
 
 def test_an_exported_models_reach_is_fixed(hint_model, tmp_path):
@@ -107,17 +152,17 @@ def test_an_exported_models_reach_is_fixed(hint_model, tmp_path):
         inference.load_model(path, hint_reach=4.0)
 
 
-def test_export_hint_inputs_makes_an_automatic_model_take_hints(tiny_workdir, tmp_path):
-    """export --hint_inputs --hint_reach (how the shipped model is packaged): the same model
-    without hints, and hints that move the colour towards them."""
-    from colorgan import cli, export  # noqa: PLC0415
+def test_an_automatic_model_with_a_reach_takes_hints_and_exports_them(tiny_workdir, tmp_path):
+    """export --hint_reach on an automatic model (how the shipped model takes hints): the same
+    model without hints, hints that set the colour where they lie, in Keras and in TFLite."""
+    from colorgan import cli, export, export_hints  # noqa: PLC0415
     from conftest import run_main  # noqa: PLC0415
 
     out = tmp_path / "pkg"
-    assert run_main(export.main, [f"--model={tiny_workdir}", "--hint_inputs", "--hint_reach=6",
+    assert run_main(export.main, [f"--model={tiny_workdir}", "--hint_reach=6",
                                   "--formats=fp16_weights", f"--output={out}"]) == cli.EXIT_OK
     automatic, hinted = inference.load_model(tiny_workdir), inference.load_model(str(out))
-    assert hinted.takes_hints and hinted.config.model.hint_reach == 6.0
+    assert not automatic.takes_hints and hinted.takes_hints
     rgb = tf.random.stateless_uniform([1, 32, 32, 3], [5, 6])
     np.testing.assert_allclose(hinted.colorize(rgb).numpy(), automatic.colorize(rgb).numpy(),
                                atol=2e-3)  # float16 weights
@@ -127,6 +172,12 @@ def test_export_hint_inputs_makes_an_automatic_model_take_hints(tiny_workdir, tm
     before = color.rgb_to_lab(hinted.colorize(rgb)).numpy()[0]
     goal = np.array([40.0, -40.0])
     assert np.linalg.norm(lab[8, 8, 1:] - goal) < 0.3 * np.linalg.norm(before[8, 8, 1:] - goal)
-    # an automatic model cannot be given a reach without hint inputs
-    assert run_main(export.main, [f"--model={tiny_workdir}", "--hint_reach=6",
-                                  "--formats=fp16_weights", f"--output={tmp_path / 'x'}"]) != 0
+    # its hint-taking TFLite file spreads hints as the Keras model does
+    written = export.export(hinted, str(tmp_path / "lite"), formats=("tflite_fp32", "tflite_int8"),
+                            calibration_images=4, parity_images=2)
+    lite = [p for p in written if p.endswith("_hints.tflite")]
+    assert [p.rsplit("/", 1)[1] for p in lite] == ["colorgan_fp32_hints.tflite"]  # int8: none
+    l = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    with open(lite[0], "rb") as f:
+        ours, ref = export_hints.parity(hinted, f.read(), l)
+    np.testing.assert_allclose(ours, ref, atol=1e-3)

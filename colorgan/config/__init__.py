@@ -146,7 +146,7 @@ class ModelConfig:
     vividness: float = 1.0
     color_upsample: str = "bilinear"
     flip_average: bool = False
-    hint_reach: float = 0.0  # --hint_inputs: how far a hint's correction spreads (hint_spread.py)
+    hint_reach: float = 0.0  # > 0: hints are spread after G this far (hint_spread.py); any model
 
     def __post_init__(self):
         _check_choices(self)
@@ -165,9 +165,8 @@ class ModelConfig:
         if self.image_size % (2 ** self.num_down):
             raise ValueError(f"image_size={self.image_size} is not a multiple of "
                              f"2**depth={2 ** self.num_down}")
-        if self.hint_reach < 0 or (self.hint_reach and not self.hint_inputs):
-            raise ValueError(f"hint_reach={self.hint_reach} spreads hints: it must be >= 0, and "
-                             "> 0 only with hint_inputs")
+        if self.hint_reach < 0:
+            raise ValueError(f"hint_reach={self.hint_reach} must be >= 0")
         if self.hint_shortcut and not self.hint_inputs:
             raise ValueError("hint_shortcut feeds the hint map to the output layer: it needs "
                              "hint_inputs")
@@ -177,13 +176,19 @@ class ModelConfig:
 
     def generator_config(self) -> "ModelConfig":
         """This config with the fields G's weights do not depend on at their defaults: the
-        discriminator, the training size (G is fully convolutional) and the inference vividness."""
+        discriminator, the training size (G is fully convolutional) and the inference settings."""
         defaults = ModelConfig()
         return dataclasses.replace(self, discriminator=defaults.discriminator,
                                    disc_filters=defaults.disc_filters, vividness=defaults.vividness,
                                    color_upsample=defaults.color_upsample,
                                    flip_average=defaults.flip_average,
                                    hint_reach=defaults.hint_reach, image_size=self.multiple)
+
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model takes colour hints: G does (hint_inputs), or they are spread after
+        G (hint_reach > 0; an automatic G then takes them through the spreading alone)."""
+        return self.hint_inputs or self.hint_reach > 0
 
     @property
     def multiple(self) -> int:
@@ -268,7 +273,8 @@ _DEFAULTS = {f.name: f.default for cls in (DataConfig, ModelConfig, TrainConfig)
 RESUMABLE_FIELDS = frozenset({
     "steps", "log_every_steps", "ckpt_every_steps", "sample_every_steps", "val_every_steps",
     "val_batches", "val_split", "keep_checkpoints", "deterministic", "cache_dir", "tfds_data_dir",
-    "max_pixels", "nonfinite", "strategy", "tpu", "vividness", "color_upsample", "flip_average", "cpu_minutes",
+    "max_pixels", "nonfinite", "strategy", "tpu", "vividness", "color_upsample", "flip_average", "hint_reach",
+    "cpu_minutes",
 })
 
 

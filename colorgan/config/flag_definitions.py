@@ -111,8 +111,7 @@ flags.DEFINE_bool(
     "User-guided colour (Zhang et al. 2017): G also takes a hint map (a*b* and a mask at its "
     "input size; zeros = automatic), through a branch whose weights start at zero, so a "
     "fine-tune with --init_from starts from exactly the automatic model. Training simulates "
-    "hints (--hint_free_fraction of images get none). export: an automatic model is exported "
-    "as a hint model with that zero branch, its hints acting through --hint_reach alone.")
+    "hints (--hint_free_fraction of images get none).")
 flags.DEFINE_bool(
     "hint_shortcut", _DEFAULTS["hint_shortcut"],
     "--hint_inputs: the hint map, averaged over each output cell, also feeds G's output layer "
@@ -129,10 +128,11 @@ flags.DEFINE_float(
     lower_bound=0.01)
 flags.DEFINE_float(
     "hint_reach", _DEFAULTS["hint_reach"],
-    "A hint model (--hint_inputs): how far, in pixels of the model's view, a hint's colour "
-    "correction spreads after G (edge-aware, fading beyond this; colorgan/hint_spread.py). 0 = "
-    "off: G's own hinted colour. colorize/evaluate/batch/video: overrides the model's own value "
-    "(chosen on validation data); export: baked into the hint-taking graphs.",
+    "Colour hints: how far, in pixels of the model's view, a hint's colour correction spreads "
+    "after G (edge-aware, fading beyond this; colorgan/hint_spread.py). > 0 makes any model take "
+    "hints (an automatic one through this alone); 0 = off (a --hint_inputs model's G alone). "
+    "colorize/evaluate: overrides the model's own value (chosen on validation data); export: "
+    "baked into the hint-taking graphs.",
     lower_bound=0.0)
 
 # ------------------------------------------------------------ training flags
@@ -343,18 +343,19 @@ flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 
 # --------------------------------------------------------- the flags each verb's --help shows
 _CONFIG_FIELDS = tuple(_DEFAULTS)
 _INFERENCE = INFERENCE_FIELDS
+_NO_HINTS = tuple(f for f in INFERENCE_FIELDS if f != "hint_reach")  # verbs that take no hints
 VERB_FLAGS = {
     "train": ("workdir", "recipe", *_CONFIG_FIELDS, "verbose"),
     "quickstart": ("workdir", "steps", "verbose"),
     "colorize": ("model", "checkpoint_step", "output", "render_size", *_INFERENCE, "format",
                  "hints", "compare", "overwrite", "max_pixels", "verbose"),
     "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
-               *_INFERENCE, "hint_inputs", "calibration_images", "tfjs_quantization", "cache_dir",
+               *_INFERENCE, "calibration_images", "tfjs_quantization", "cache_dir",
                "overwrite", "verbose"),
-    "video": ("model", "checkpoint_step", "output", "temporal", "render_size", *_INFERENCE, "crf",
+    "video": ("model", "checkpoint_step", "output", "temporal", "render_size", *_NO_HINTS, "crf",
               "batch_frames", "overwrite", "max_pixels", "verbose"),
     "web": ("model", "port", "tfjs_quantization", "cache_dir", "verbose"),
-    "batch": ("model", "checkpoint_step", "input", "output", "render_size", *_INFERENCE, "format",
+    "batch": ("model", "checkpoint_step", "input", "output", "render_size", *_NO_HINTS, "format",
               "overwrite", "max_pixels", "batch_images", "batch_megapixels", "progress_every_s",
               "verbose"),
     "evaluate": ("model", "checkpoint_step", "data", "video", "hint_points", "split", "output",

@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     job = pipeline.Job(
         inputs=tuple(FLAGS.input), output=FLAGS.output, model=FLAGS.model,
         checkpoint_step=FLAGS.checkpoint_step,
-        settings=tuple(sorted(cli.inference_settings(FLAGS).items())),
+        settings=tuple(sorted(cli.inference_settings(FLAGS, config.NO_HINT_INFERENCE).items())),
         render_size=FLAGS.render_size, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
         max_pixels=FLAGS.max_pixels, batch_images=FLAGS.batch_images,
         batch_megapixels=FLAGS.batch_megapixels, progress_every_s=FLAGS.progress_every_s)

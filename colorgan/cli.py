@@ -100,10 +100,11 @@ def config_from_flags(flag_values: flags.FlagValues) -> config.Config:
 INFERENCE_SETTINGS = config.INFERENCE_FIELDS
 
 
-def inference_settings(flag_values: flags.FlagValues) -> dict:
-    """The inference settings given on the command line, for `inference.load_model(**...)`."""
-    return {name: flag_values[name].value for name in INFERENCE_SETTINGS
-            if flag_values[name].present}
+def inference_settings(flag_values: flags.FlagValues,
+                       names: tuple[str, ...] = INFERENCE_SETTINGS) -> dict:
+    """The inference settings given on the command line, for `inference.load_model(**...)`;
+    `names`: the ones the verb reads (config.NO_HINT_INFERENCE for verbs that take no hints)."""
+    return {name: flag_values[name].value for name in names if flag_values[name].present}
 
 
 # absl's help flags: a verb with `extra_help` prints that text after absl's own help.

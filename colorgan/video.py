@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
     video_io.av_module()  # fail now, in one line, if the `video` extra is missing
     _frames()
     model = inference.load_model(FLAGS.model, FLAGS.checkpoint_step,
-                                 **cli.inference_settings(FLAGS))
+                                 **cli.inference_settings(FLAGS, config.NO_HINT_INFERENCE))
     outcome = colorize_video_paths(
         model, inputs, FLAGS.output, mode=FLAGS.temporal, render_size=FLAGS.render_size,
         crf=FLAGS.crf, batch_frames=FLAGS.batch_frames, overwrite=FLAGS.overwrite,

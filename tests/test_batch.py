@@ -24,7 +24,7 @@ import pytest
 from absl import flags
 from PIL import Image
 
-from colorgan import batch, cli, colorize, images, pipeline
+from colorgan import batch, cli, colorize, config, images, pipeline
 from colorgan.config import flag_definitions
 from conftest import run_main, smooth_color_image
 from test_bad_inputs import BOMB_SIDE, bomb_png
@@ -367,7 +367,7 @@ def test_no_colorgan_flag_is_also_a_beam_option():
 def test_every_flag_batch_reads_is_in_its_help():
     source = inspect.getsource(batch)
     read = {a or b for a, b in re.findall(r"""FLAGS(?:\.(\w+)|\[["'](\w+)["']\])""", source)}
-    read |= set(cli.INFERENCE_SETTINGS)  # cli.inference_settings(FLAGS)
+    read |= set(config.NO_HINT_INFERENCE)  # cli.inference_settings(FLAGS, ...)
     keys = {f.name for f in FLAGS.get_key_flags_for_module(batch.__name__)}
     assert read and read <= keys == set(flag_definitions.VERB_FLAGS["batch"])
 

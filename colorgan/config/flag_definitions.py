@@ -8,7 +8,8 @@ from absl import flags
 
 from colorgan.config import (_DEFAULTS, CHOICES, DEFAULT_BATCH_FRAMES, DEFAULT_CRF,
                              DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, HINT_MAX_POINTS,
-                             INFERENCE_FIELDS, STRATEGIES, TEMPORAL_MODES, TFJS_QUANTIZATIONS)
+                             INFERENCE_FIELDS, NO_HINT_INFERENCE, STRATEGIES, TEMPORAL_MODES,
+                             TFJS_QUANTIZATIONS)
 
 # ---------------------------------------------------------------- data flags
 flags.DEFINE_string(
@@ -343,7 +344,6 @@ flags.DEFINE_string("recipe", None, "Name of a recipe in colorgan/configs (e.g. 
 # --------------------------------------------------------- the flags each verb's --help shows
 _CONFIG_FIELDS = tuple(_DEFAULTS)
 _INFERENCE = INFERENCE_FIELDS
-_NO_HINTS = tuple(f for f in INFERENCE_FIELDS if f != "hint_reach")  # verbs that take no hints
 VERB_FLAGS = {
     "train": ("workdir", "recipe", *_CONFIG_FIELDS, "verbose"),
     "quickstart": ("workdir", "steps", "verbose"),
@@ -352,10 +352,10 @@ VERB_FLAGS = {
     "export": ("model", "checkpoint_step", "output", "version", "formats", "render_size",
                *_INFERENCE, "calibration_images", "tfjs_quantization", "cache_dir",
                "overwrite", "verbose"),
-    "video": ("model", "checkpoint_step", "output", "temporal", "render_size", *_NO_HINTS, "crf",
+    "video": ("model", "checkpoint_step", "output", "temporal", "render_size", *NO_HINT_INFERENCE, "crf",
               "batch_frames", "overwrite", "max_pixels", "verbose"),
     "web": ("model", "port", "tfjs_quantization", "cache_dir", "verbose"),
-    "batch": ("model", "checkpoint_step", "input", "output", "render_size", *_NO_HINTS, "format",
+    "batch": ("model", "checkpoint_step", "input", "output", "render_size", *NO_HINT_INFERENCE, "format",
               "overwrite", "max_pixels", "batch_images", "batch_megapixels", "progress_every_s",
               "verbose"),
     "evaluate": ("model", "checkpoint_step", "data", "video", "hint_points", "split", "output",

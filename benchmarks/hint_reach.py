@@ -42,7 +42,8 @@ SETS = (("val", "val"), ("bundled", "all"))
 
 
 def score(base: inference.Colorizer, reach: float, prior: float, counts: list[int]) -> dict:
-    hint_spread.PRIOR = prior  # read when a model's graph is traced: each row traces anew
+    hint_spread.PRIOR = prior  # read when a graph is traced: a fresh Colorizer traces anew (with
+    # the model's own reach, with_settings would return the already-traced model itself)
     model = inference.keras_colorizer(base.generator, base.config, base.source).with_settings(
         hint_reach=reach)
     top = max(counts)

@@ -36,7 +36,7 @@ from PIL import Image
 
 import common
 from colorgan import (cli, color, data, export, export_tfjs, images, inference, sources,
-                      user_hints, web)
+                      user_hints, web, workdir)
 from colorgan.web.browser import Browser
 
 FLAGS = flags.FLAGS
@@ -58,7 +58,6 @@ flags.DEFINE_bool("measure", True, "Measure; --nomeasure only exports float16 an
 flags.DEFINE_string("hint_model", "", "A model that takes hints for the hint update rows; "
                     "empty: --model itself if it takes hints, else --model with the shipped "
                     "model's --hint_reach (same graph, same time); 'none': no hint rows.")
-HINT_REACH = 24.0  # the shipped model's (colorgan/pretrained/config.json)
 
 
 def export_variants(colorizer: inference.Colorizer, directory: str) -> list[dict]:
@@ -151,7 +150,9 @@ def hint_rows(colorizer: inference.Colorizer, directory: str, photo: str) -> lis
     if FLAGS.hint_model == "none" or not FLAGS.measure:
         return []
     hinted = inference.load_model(FLAGS.hint_model) if FLAGS.hint_model else colorizer
-    hinted = hinted if hinted.takes_hints else hinted.with_settings(hint_reach=HINT_REACH)
+    if not hinted.takes_hints:  # the shipped model's reach (its config.json), not a copy of it
+        reach = workdir.read_config(workdir.PRETRAINED_DIR).model.hint_reach
+        hinted = hinted.with_settings(hint_reach=reach)
     (path,) = export.export(hinted, os.path.join(directory, "hints"), formats=("tfjs",),
                             cache_dir=FLAGS.cache_dir)
     parity = inference.read_sidecar(os.path.join(path, export_tfjs.WEB_SIDECAR))["parity"]

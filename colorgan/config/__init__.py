@@ -49,7 +49,7 @@ DEFAULT_BATCH_FRAMES = 8  # the video CLI's frames per model call
 # an export bakes the BAKED ones into its graphs.
 INFERENCE_FIELDS = ("vividness", "color_upsample", "flip_average", "hint_reach")
 BAKED_INFERENCE = ("vividness", "flip_average", "hint_reach")
-NO_HINT_INFERENCE = ("vividness", "color_upsample", "flip_average")  # verbs that take no hints
+NO_HINT_INFERENCE = tuple(f for f in INFERENCE_FIELDS if f != "hint_reach")  # verbs without hints
 HINT_MAX_POINTS = 32  # simulated hints per image at most (colorgan/hints.py, --hint_points)
 STRATEGIES = CHOICES["strategy"]  # colorgan/distribute.py
 # File layout of exports and of the shipped model, here (free of TensorFlow) so that colorgan.web,
